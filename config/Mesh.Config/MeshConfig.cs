@@ -1,0 +1,17 @@
+namespace Mesh.Config;
+
+/// <summary>
+/// The node agent's config file, one property per top-level section. A key that is absent
+/// from the file keeps the default set here, so an empty file is a complete config.
+/// </summary>
+public sealed record MeshConfig
+{
+    /// <summary>
+    /// Whether local TCP connections are spliced in the kernel. It only accelerates them:
+    /// with it off, the same traffic flows through the TCP stack.
+    /// </summary>
+    public bool Splice { get; init; } = true;
+
+    /// <summary>Where the agent attaches in the kernel.</summary>
+    public AgentSettings Agent { get; init; } = new();
+}

@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace Mesh.Cli.Commands;
+
+/// <summary>The `mesh` command tree.</summary>
+internal static class MeshCommandLine
+{
+    public static RootCommand Create() => new("Mesh: sidecar-less service-mesh node agent (kernel splice of local TCP, L7 policy proxy).")
+    {
+        RunCommand.Create(),
+        StatusCommand.Create(),
+        DemoCommand.Create(),
+    };
+}

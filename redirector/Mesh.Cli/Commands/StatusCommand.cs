@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Mesh.Cli.Agent;
+using Mesh.Redirector.Interop;
+using Mesh.Redirector.Maps;
+
+namespace Mesh.Cli.Commands;
+
+/// <summary>`mesh status`: what the running agent attached where, and the live kernel counters.</summary>
+internal static class StatusCommand
+{
+    public static Command Create()
+    {
+        var pinDirectory = CommonOptions.PinDirectory();
+        var command = new Command("status", "Show what is attached where and the live splice counters.") { pinDirectory };
+        command.SetAction(result => Show(result.GetValue(pinDirectory)!));
+        return command;
+    }
+
+    private static int Show(string pinDirectory)
+    {
+        var state = AgentState.ReadRunning(pinDirectory);
+        if (state is null)
+        {
+            return CliError.Report($"no Mesh agent is running with pin directory {pinDirectory} (start one with 'mesh run')");
+        }
+        try
+        {
+            using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, SpliceMapNames.Counters));
+            using var sockets = BpfMap.OpenPinned(Path.Combine(pinDirectory, SpliceMapNames.Sockets));
+            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count));
+            return 0;
+        }
+        catch (BpfException error)
+        {
+            return CliError.Report(error.Message);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using Mesh.Cli.Commands;
+
+return await MeshCommandLine.Create().Parse(args).InvokeAsync();

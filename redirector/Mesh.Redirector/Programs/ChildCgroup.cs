@@ -1,0 +1,74 @@
+namespace Mesh.Redirector.Programs;
+
+/// <summary>
+/// A cgroup v2 directory made for a demo, a test or a benchmark, so the splice never touches
+/// the rest of the machine. Processes moved in are moved back to where they came from before it is removed.
+/// </summary>
+public sealed class ChildCgroup : IDisposable
+{
+    private readonly List<(int Pid, string Origin)> _moved = [];
+
+    private ChildCgroup(string path)
+    {
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Creates <paramref name="name"/> under the cgroup v2 root.</summary>
+    public static ChildCgroup Create(string name)
+    {
+        var path = System.IO.Path.Combine(Cgroup.FindV2Root(), name);
+        Directory.CreateDirectory(path);
+        return new ChildCgroup(path);
+    }
+
+    /// <summary>Moves a whole process (all its threads) in; sockets it creates from now on belong to this cgroup.</summary>
+    public void Enter(int pid)
+    {
+        _moved.Add((pid, CurrentCgroupOf(pid)));
+        File.WriteAllText(System.IO.Path.Combine(Path, "cgroup.procs"), pid.ToString());
+    }
+
+    public void EnterCurrentProcess() => Enter(Environment.ProcessId);
+
+    public void Dispose()
+    {
+        foreach (var (pid, origin) in _moved)
+        {
+            try
+            {
+                File.WriteAllText(System.IO.Path.Combine(origin, "cgroup.procs"), pid.ToString());
+            }
+            catch (IOException)
+            {
+                // The process has exited: nothing to move back.
+            }
+        }
+        _moved.Clear();
+        // Anything still inside (children the caller started) is moved out so the directory can go.
+        foreach (var pid in File.ReadAllLines(System.IO.Path.Combine(Path, "cgroup.procs")).Where(line => line.Length > 0))
+        {
+            try
+            {
+                File.WriteAllText(System.IO.Path.Combine(Cgroup.FindV2Root(), "cgroup.procs"), pid);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        Directory.Delete(Path);
+    }
+
+    private static string CurrentCgroupOf(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/cgroup"))
+        {
+            if (line.StartsWith("0::", StringComparison.Ordinal))
+            {
+                return System.IO.Path.Combine(Cgroup.FindV2Root(), line[3..].TrimStart('/'));
+            }
+        }
+        return Cgroup.FindV2Root();
+    }
+}
