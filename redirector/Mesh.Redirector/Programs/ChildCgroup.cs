@@ -32,32 +32,41 @@ public sealed class ChildCgroup : IDisposable
 
     public void EnterCurrentProcess() => Enter(Environment.ProcessId);
 
-    public void Dispose()
+    /// <summary>Moves every process this instance moved in back to the cgroup it came from.</summary>
+    public void LeaveAll()
     {
         foreach (var (pid, origin) in _moved)
         {
-            try
-            {
-                File.WriteAllText(System.IO.Path.Combine(origin, "cgroup.procs"), pid.ToString());
-            }
-            catch (IOException)
-            {
-                // The process has exited: nothing to move back.
-            }
+            MoveIgnoringExited(pid.ToString(), origin);
         }
         _moved.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (!Directory.Exists(Path))
+        {
+            return;
+        }
+        LeaveAll();
         // Anything still inside (children the caller started) is moved out so the directory can go.
         foreach (var pid in File.ReadAllLines(System.IO.Path.Combine(Path, "cgroup.procs")).Where(line => line.Length > 0))
         {
-            try
-            {
-                File.WriteAllText(System.IO.Path.Combine(Cgroup.FindV2Root(), "cgroup.procs"), pid);
-            }
-            catch (IOException)
-            {
-            }
+            MoveIgnoringExited(pid, System.IO.Path.GetDirectoryName(Path)!);
         }
         Directory.Delete(Path);
+    }
+
+    private static void MoveIgnoringExited(string pid, string cgroup)
+    {
+        try
+        {
+            File.WriteAllText(System.IO.Path.Combine(cgroup, "cgroup.procs"), pid);
+        }
+        catch (IOException)
+        {
+            // The process exited meanwhile (ESRCH): there is nothing left to move.
+        }
     }
 
     private static string CurrentCgroupOf(int pid)

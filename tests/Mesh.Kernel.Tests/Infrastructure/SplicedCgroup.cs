@@ -1,0 +1,93 @@
+using Mesh.Redirector;
+using Mesh.Redirector.Interop;
+using Mesh.Redirector.Maps;
+using Mesh.Redirector.Programs;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Mesh.Kernel.Tests.Infrastructure;
+
+/// <summary>
+/// A child cgroup made for one test, with the test process inside it and the splice attached to it.
+/// Disposing detaches, unpins, moves the process back and removes the cgroup, also after a failure.
+/// </summary>
+public sealed class SplicedCgroup : IDisposable
+{
+    private static int s_sequence;
+
+    private readonly ChildCgroup _cgroup;
+    private readonly LibBpfLog _libBpfLog;
+
+    private SplicedCgroup(bool attach, bool spliceEnabled)
+    {
+        KernelRequirements.Ensure();
+        Name = $"mesh-test-{Environment.ProcessId}-{Interlocked.Increment(ref s_sequence)}";
+        PinDirectory = System.IO.Path.Combine(BpfFileSystem.DefaultMount, Name);
+        _cgroup = ChildCgroup.Create(Name);
+        _libBpfLog = LibBpfLog.Install(NullLogger.Instance);
+        try
+        {
+            if (attach)
+            {
+                Attach(spliceEnabled);
+            }
+            _cgroup.EnterCurrentProcess();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public string Name { get; }
+
+    public string Path => _cgroup.Path;
+
+    public string PinDirectory { get; }
+
+    public SpliceDatapath? Datapath { get; private set; }
+
+    /// <summary>The test process inside a new cgroup with the splice attached.</summary>
+    public static SplicedCgroup Create(bool spliceEnabled = true) => new(attach: true, spliceEnabled);
+
+    /// <summary>The test process inside a new cgroup with nothing attached yet: the baseline, or for attach-later tests.</summary>
+    public static SplicedCgroup CreateDetached() => new(attach: false, spliceEnabled: true);
+
+    public SpliceDatapath Attach(bool spliceEnabled = true)
+    {
+        Datapath = SpliceDatapath.Attach(new SpliceOptions { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory, Enabled = spliceEnabled }, _libBpfLog, NullLogger.Instance);
+        return Datapath;
+    }
+
+    public void Detach()
+    {
+        Datapath?.Dispose();
+        Datapath = null;
+    }
+
+    public SpliceCounterSnapshot Counters() => (Datapath ?? throw new InvalidOperationException("not attached")).ReadCounters();
+
+    /// <summary>Opens the counters map so it can still be read after <see cref="Detach"/>.</summary>
+    public BpfMap OpenCounters() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, SpliceMapNames.Counters));
+
+    /// <summary>Runs <paramref name="action"/> with the process outside the cgroup: sockets it creates are not spliced.</summary>
+    public T Outside<T>(Func<T> action)
+    {
+        _cgroup.LeaveAll();
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            _cgroup.EnterCurrentProcess();
+        }
+    }
+
+    public void Dispose()
+    {
+        Detach();
+        _cgroup.Dispose();
+        _libBpfLog.Dispose();
+    }
+}
