@@ -14,12 +14,17 @@
 static __always_inline int remote_is_on_node(const struct sock_key *own)
 {
 	struct node_address address = { .family = own->family };
+	struct splice_settings *settings;
 
 	__builtin_memcpy(address.addr, own->remote_ip, sizeof(address.addr));
 	if (own->family == AF_INET && ipv4_is_loopback(own->remote_ip[0]))
 		return 1;
 	if (own->family == AF_INET6 && ipv6_is_loopback(own->remote_ip))
 		return 1;
+	/* Another namespace's view of the node's addresses differs: there, only loopback is local. */
+	settings = splice_settings_get();
+	if (!settings || settings->node_netns_cookie != own->netns_cookie)
+		return 0;
 	return bpf_map_lookup_elem(&node_addresses, &address) != NULL;
 }
 

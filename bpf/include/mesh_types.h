@@ -38,6 +38,9 @@ enum splice_counter {
 /* Run-time switches the agent writes into the single-entry splice_settings array. */
 struct splice_settings {
 	__u32 enabled;
+	__u32 pad;
+	/* The agent's network namespace: node_addresses are addresses of that namespace only. */
+	__u64 node_netns_cookie;
 };
 
 /*

@@ -62,10 +62,16 @@ static __always_inline void splice_count(enum splice_counter counter, __u64 amou
 		*value += amount; /* per-CPU slot: no atomic needed */
 }
 
-static __always_inline int splice_enabled(void)
+static __always_inline struct splice_settings *splice_settings_get(void)
 {
 	__u32 index = 0;
-	struct splice_settings *settings = bpf_map_lookup_elem(&splice_settings, &index);
+
+	return bpf_map_lookup_elem(&splice_settings, &index);
+}
+
+static __always_inline int splice_enabled(void)
+{
+	struct splice_settings *settings = splice_settings_get();
 
 	return settings && settings->enabled;
 }

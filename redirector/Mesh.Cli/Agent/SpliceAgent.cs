@@ -1,40 +1,45 @@
 using System.Net.NetworkInformation;
+using Mesh.Config;
 using Mesh.Redirector;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Mesh.Cli.Agent;
 
-/// <summary>Keeps the kernel splice attached for the life of the agent and in step with the node's addresses.</summary>
+/// <summary>
+/// Keeps the kernel splice attached for the life of the agent, in step with the config file
+/// (splice on/off is applied in place) and with the node's addresses.
+/// </summary>
 internal sealed class SpliceAgent : IHostedService, IDisposable
 {
-    private readonly SpliceOptions _options;
-    private readonly AgentRunSettings _run;
-    private readonly ILogger<SpliceAgent> _logger;
+    private readonly AgentConfig _config;
+    private readonly RunOverrides _overrides;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger<SpliceAgent> _logger;
     private LibBpfLog? _libBpfLog;
     private SpliceDatapath? _datapath;
+    private DateTimeOffset _startedAt;
 
-    public SpliceAgent(IOptions<SpliceOptions> options, AgentRunSettings run, ILoggerFactory loggerFactory)
+    public SpliceAgent(AgentConfig config, RunOverrides overrides, ILoggerFactory loggerFactory)
     {
-        _options = options.Value;
-        _run = run;
+        _config = config;
+        _overrides = overrides;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<SpliceAgent>();
     }
 
-    public SpliceDatapath Datapath => _datapath ?? throw new InvalidOperationException("the splice is not attached");
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        _startedAt = DateTimeOffset.UtcNow;
+        var options = SpliceOptionsFor(_config.Initial);
         _libBpfLog = LibBpfLog.Install(_loggerFactory.CreateLogger("libbpf"));
-        _datapath = SpliceDatapath.Attach(_options, _libBpfLog, _logger);
+        _datapath = SpliceDatapath.Attach(options, _libBpfLog, _logger);
         RefreshNodeAddresses();
         NetworkChange.NetworkAddressChanged += OnNetworkAddressChanged;
-        new AgentState(Environment.ProcessId, _datapath.CgroupPath, _options.PinDirectory, _options.Enabled, _run.ConfigDescription, DateTimeOffset.UtcNow).Write();
+        _config.Changed += OnConfigChanged;
+        WriteState(options.Enabled);
         return Task.CompletedTask;
     }
 
@@ -46,15 +51,54 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
 
     public void Dispose()
     {
+        _config.Changed -= OnConfigChanged;
         NetworkChange.NetworkAddressChanged -= OnNetworkAddressChanged;
         if (_datapath is not null)
         {
-            AgentState.Delete(_options.PinDirectory);
+            AgentState.Delete(_datapath.Options.PinDirectory);
             _datapath.Dispose();
             _datapath = null;
         }
         _libBpfLog?.Dispose();
         _libBpfLog = null;
+    }
+
+    private SpliceOptions SpliceOptionsFor(MeshConfig config) => new()
+    {
+        CgroupPath = _overrides.CgroupPath ?? config.Agent.Cgroup,
+        PinDirectory = _overrides.PinDirectory ?? config.Agent.BpfPinDir,
+        Enabled = config.Splice && !_overrides.NoSplice,
+        ObjectDirectory = _overrides.ObjectDirectory,
+    };
+
+    private void OnConfigChanged(object? sender, MeshConfig config)
+    {
+        // Runs on the watcher's thread, where an escaping exception would end the process.
+        try
+        {
+            var datapath = _datapath;
+            if (datapath is null)
+            {
+                return;
+            }
+            var wanted = SpliceOptionsFor(config);
+            if (config.Agent != _config.Initial.Agent)
+            {
+                _logger.LogWarning("agent.cgroup and agent.bpfPinDir changes take effect when the agent restarts");
+            }
+            datapath.SetEnabled(wanted.Enabled);
+            WriteState(wanted.Enabled);
+        }
+        catch (Exception error)
+        {
+            _logger.LogError(error, "Applying the reloaded config failed; the previous settings stay in effect");
+        }
+    }
+
+    private void WriteState(bool spliceEnabled)
+    {
+        var datapath = _datapath!;
+        new AgentState(Environment.ProcessId, datapath.CgroupPath, datapath.Options.PinDirectory, spliceEnabled, _config.Description, _startedAt).Write();
     }
 
     private void OnNetworkAddressChanged(object? sender, EventArgs e) => RefreshNodeAddresses();
@@ -66,6 +110,3 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
         _logger.LogDebug("Node addresses: {Addresses}", string.Join(", ", addresses));
     }
 }
-
-/// <summary>How this agent run was started, for status output.</summary>
-internal sealed record AgentRunSettings(string ConfigDescription);

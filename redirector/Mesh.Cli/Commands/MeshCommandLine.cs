@@ -10,5 +10,6 @@ internal static class MeshCommandLine
         RunCommand.Create(),
         StatusCommand.Create(),
         DemoCommand.Create(),
+        ConfigCommand.Create(),
     };
 }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Mesh.Cli.Agent;
-using Mesh.Redirector;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,28 +13,22 @@ internal static class RunCommand
 {
     public static Command Create()
     {
-        var config = new Option<FileInfo?>("--config") { Description = "the Mesh YAML config (default: the built-in config/mesh.yaml)" };
-        var cgroup = new Option<string?>("--cgroup") { Description = "cgroup v2 directory whose sockets are spliced (default: the cgroup v2 root)" };
-        var pinDirectory = CommonOptions.PinDirectory();
-        var noSplice = new Option<bool>("--no-splice") { Description = "keep every connection on TCP (the splice is an accelerator, never needed)" };
+        var config = new Option<FileInfo?>("--config") { Description = "the Mesh YAML config, watched and hot-reloaded (default: the built-in config/mesh.yaml)" };
+        var cgroup = new Option<string?>("--cgroup") { Description = "cgroup v2 directory whose sockets are spliced (default: agent.cgroup, else the cgroup v2 root)" };
+        var pinDirectory = new Option<string?>("--pin-dir") { Description = "bpffs directory for the pinned maps (default: agent.bpfPinDir, else /sys/fs/bpf/mesh)" };
+        var noSplice = new Option<bool>("--no-splice") { Description = "keep every connection on TCP whatever the config says (the splice is an accelerator, never needed)" };
         var bpfDirectory = new Option<DirectoryInfo?>("--bpf-dir") { Description = "load *.bpf.o from this directory instead of the built-in objects", Hidden = true };
         var verbose = CommonOptions.Verbose();
         var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, bpfDirectory, verbose };
         command.SetAction((result, cancellation) =>
         {
-            var options = new SpliceOptions
-            {
-                CgroupPath = result.GetValue(cgroup),
-                PinDirectory = result.GetValue(pinDirectory)!,
-                Enabled = !result.GetValue(noSplice),
-                ObjectDirectory = result.GetValue(bpfDirectory)?.FullName,
-            };
-            return RunAsync(options, result.GetValue(config), result.GetValue(verbose), cancellation);
+            var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName);
+            return RunAsync(result.GetValue(config), overrides, result.GetValue(verbose), cancellation);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(SpliceOptions splice, FileInfo? configFile, bool verbose, CancellationToken cancellation)
+    private static async Task<int> RunAsync(FileInfo? configFile, RunOverrides overrides, bool verbose, CancellationToken cancellation)
     {
         if (configFile is { Exists: false })
         {
@@ -49,15 +42,11 @@ internal static class RunCommand
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(verbose ? LogLevel.Trace : LogLevel.Information);
         builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(10));
-        builder.Services.AddOptions<SpliceOptions>().Configure(options =>
-        {
-            options.CgroupPath = splice.CgroupPath;
-            options.PinDirectory = splice.PinDirectory;
-            options.Enabled = splice.Enabled;
-            options.ObjectDirectory = splice.ObjectDirectory;
-        });
-        builder.Services.AddSingleton(new AgentRunSettings(configFile?.FullName ?? "built-in"));
+        // A failed start is reported once, as a one-line error below, not also as the host's stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Services.AddSingleton(overrides);
+        builder.Services.AddSingleton(services => AgentConfig.Open(configFile, services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<SpliceAgent>();
         builder.Services.AddHostedService(services => services.GetRequiredService<SpliceAgent>());
 
@@ -65,6 +54,14 @@ internal static class RunCommand
         try
         {
             await host.StartAsync(cancellation);
+        }
+        catch (InvalidConfigException error)
+        {
+            foreach (var configError in error.Errors)
+            {
+                Console.Error.WriteLine(configError);
+            }
+            return CliError.Report($"the config has {error.Errors.Count} error(s); nothing was attached");
         }
         catch (BpfLoadException error)
         {

@@ -7,6 +7,8 @@ namespace Mesh.Redirector.Maps;
 public struct SpliceSettings
 {
     public uint Enabled;
+    public uint Pad;
+    public ulong NodeNetnsCookie;
 }
 
 /// <summary>Mirror of <c>struct splice_direction</c>: socket-local storage of the sk_msg program.</summary>

@@ -11,11 +11,15 @@ public static class PinnedMaps
     /// <summary>Unpins every Mesh map and removes the directory when nothing else is left in it.</summary>
     public static void Remove(string pinDirectory)
     {
+        if (!Directory.Exists(pinDirectory))
+        {
+            return;
+        }
         foreach (var name in SpliceMapNames.All)
         {
             File.Delete(Path.Combine(pinDirectory, name));
         }
-        if (Directory.Exists(pinDirectory) && !Directory.EnumerateFileSystemEntries(pinDirectory).Any())
+        if (!Directory.EnumerateFileSystemEntries(pinDirectory).Any())
         {
             Directory.Delete(pinDirectory);
         }

@@ -78,7 +78,7 @@ public sealed class SpliceDatapath : IDisposable
 
     public void SetEnabled(bool enabled)
     {
-        _settings.Update(0u, new SpliceSettings { Enabled = enabled ? 1u : 0u });
+        _settings.Update(0u, new SpliceSettings { Enabled = enabled ? 1u : 0u, NodeNetnsCookie = NetworkNamespace.CurrentCookie() });
         _logger.LogInformation("Splice {State}", enabled ? "enabled" : "disabled");
     }
 
@@ -119,7 +119,10 @@ public sealed class SpliceDatapath : IDisposable
             _resources[i].Dispose();
         }
         PinnedMaps.Remove(Options.PinDirectory);
-        _logger.LogInformation("Splice detached from cgroup {Cgroup}; pins in {PinDirectory} removed", CgroupPath, Options.PinDirectory);
+        if (_sockOpsLink is not null)
+        {
+            _logger.LogInformation("Splice detached from cgroup {Cgroup}; pins in {PinDirectory} removed", CgroupPath, Options.PinDirectory);
+        }
     }
 
     /// <summary>

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace Mesh.Kernel.Tests.Infrastructure;
+
+/// <summary>
+/// A network namespace the test makes, joined to the host by a veth pair with addresses of the
+/// test's choosing, so traffic can go to a peer that is not on this node. Deleting the namespace
+/// removes the veth pair too.
+/// </summary>
+public sealed class TestNetworkNamespace : IDisposable
+{
+    private static int s_sequence;
+
+    private readonly List<Process> _processes = [];
+
+    private TestNetworkNamespace(string name, int subnet)
+    {
+        Name = name;
+        HostAddress = IPAddress.Parse($"10.231.{subnet}.1");
+        NamespaceAddress = IPAddress.Parse($"10.231.{subnet}.2");
+    }
+
+    public string Name { get; }
+
+    /// <summary>The host end of the veth pair: an address of this node.</summary>
+    public IPAddress HostAddress { get; }
+
+    /// <summary>The namespace end: a peer that is not on this node as far as the host is concerned.</summary>
+    public IPAddress NamespaceAddress { get; }
+
+    public static TestNetworkNamespace Create()
+    {
+        var sequence = Interlocked.Increment(ref s_sequence);
+        var name = $"mesh-test-{Environment.ProcessId}-{sequence}";
+        var subnet = (Environment.ProcessId + sequence) % 250 + 1;
+        var hostLink = $"mtv{Environment.ProcessId % 100000}h{sequence}";
+        var namespaceLink = $"mtv{Environment.ProcessId % 100000}n{sequence}";
+        var netns = new TestNetworkNamespace(name, subnet);
+        try
+        {
+            Ip($"netns add {name}");
+            Ip($"link add {hostLink} type veth peer name {namespaceLink}");
+            Ip($"link set {namespaceLink} netns {name}");
+            Ip($"addr add {netns.HostAddress}/30 dev {hostLink}");
+            Ip($"link set {hostLink} up");
+            Ip($"-n {name} addr add {netns.NamespaceAddress}/30 dev {namespaceLink}");
+            Ip($"-n {name} link set {namespaceLink} up");
+            Ip($"-n {name} link set lo up");
+            return netns;
+        }
+        catch
+        {
+            netns.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts python3 with <paramref name="script"/> inside the namespace; the namespace owns the
+    /// process and ends it on dispose. The child inherits the
+    /// test process's cgroup: `ip netns exec` changes the network namespace, not the cgroup.
+    /// </summary>
+    public Process StartPython(string script, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "netns", "exec", Name, "python3", "-u", "-c", script }.Concat(arguments))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var process = Process.Start(start)!;
+        _processes.Add(process);
+        return process;
+    }
+
+    public void Dispose()
+    {
+        foreach (var process in _processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+            process.Dispose();
+        }
+        Run("ip", $"netns del {Name}", throwOnError: false);
+    }
+
+    private static void Ip(string arguments) => Run("ip", arguments, throwOnError: true);
+
+    private static void Run(string file, string arguments, bool throwOnError)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (throwOnError && process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {arguments} failed: {error.Trim()}");
+        }
+    }
+}
