@@ -70,6 +70,9 @@ public sealed class SplicedCgroup : IDisposable
     /// <summary>Opens the counters map so it can still be read after <see cref="Detach"/>.</summary>
     public BpfMap OpenCounters() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, SpliceMapNames.Counters));
 
+    /// <summary>Opens the sockhash to look at its keys.</summary>
+    public BpfMap OpenSockets() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, SpliceMapNames.Sockets));
+
     /// <summary>Runs <paramref name="action"/> with the process outside the cgroup: sockets it creates are not spliced.</summary>
     public T Outside<T>(Func<T> action)
     {
