@@ -14,11 +14,10 @@
 #include "sock_addr.h"
 #include "splice_maps.h"
 
-static __always_inline int keep_on_tcp(struct splice_direction *direction, __u32 size,
-				       enum splice_counter reason)
+static __always_inline int pass_to_tcp(struct splice_direction *direction, __u32 size)
 {
 	direction->kept_on_tcp = 1;
-	splice_count(reason, 1);
+	splice_count(SPLICE_MESSAGES_PASSED, 1);
 	splice_count(SPLICE_BYTES_PASSED, size);
 	/* SK_PASS, never the helper's SK_DROP: dropping would lose the application's bytes. */
 	return SK_PASS;
@@ -38,12 +37,14 @@ int splice_redirect(struct sk_msg_md *msg)
 	if (!direction)
 		return SK_PASS; /* cannot remember the choice, so never start redirecting */
 	if (direction->kept_on_tcp || !splice_enabled())
-		return keep_on_tcp(direction, size, SPLICE_MESSAGES_PASSED);
+		return pass_to_tcp(direction, size);
 
 	SOCK_KEY_FROM_CTX(msg, &own, bpf_get_netns_cookie(msg));
 	sock_key_peer(&own, &peer);
-	if (bpf_msg_redirect_hash(msg, &splice_sockets, &peer, BPF_F_INGRESS) != SK_PASS)
-		return keep_on_tcp(direction, size, SPLICE_LOOKUPS_MISSED);
+	if (bpf_msg_redirect_hash(msg, &splice_sockets, &peer, BPF_F_INGRESS) != SK_PASS) {
+		splice_count(SPLICE_LOOKUPS_MISSED, 1);
+		return pass_to_tcp(direction, size);
+	}
 
 	splice_count(SPLICE_MESSAGES_REDIRECTED, 1);
 	splice_count(SPLICE_BYTES_REDIRECTED, size);

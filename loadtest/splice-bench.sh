@@ -24,7 +24,7 @@ then mode "on" (agent with splice), each serving 1k.bin and 1m.bin.
 Environment:
   MESH         agent binary (default: <repo>/redirector/Mesh.Cli/bin/Release/net10.0/mesh,
                built with `dotnet build redirector/Mesh.Cli -c Release` if missing)
-  CGROUP_ROOT  cgroup v2 mount (default /sys/fs/cgroup/unified)
+  CGROUP_ROOT  cgroup v2 mount (default: the cgroup2 mount in /proc/mounts)
 
 Exit status: 0 ok; 1 wrk errors, 1m.bin checksum mismatch, agent failure or
 setup error; 2 bad usage. Must run as root.
@@ -53,7 +53,7 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESH=${MESH:-$REPO/redirector/Mesh.Cli/bin/Release/net10.0/mesh}
-CGROUP_ROOT=${CGROUP_ROOT:-/sys/fs/cgroup/unified}
+CGROUP_ROOT=${CGROUP_ROOT:-$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)}
 CG=$CGROUP_ROOT/mesh-bench-$$
 PIN=/sys/fs/bpf/mesh-bench-$$
 AGENT_START_TIMEOUT=10 # s until `mesh status` must succeed

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Mesh.Redirector.Maps;
+
+namespace Mesh.Redirector.Tests.Maps;
+
+/// <summary>
+/// Every struct shared with the kernel programs has one C# mirror; these tests compare each
+/// mirror's size and field offsets with the BTF the compiler emitted for the built objects.
+/// </summary>
+public sealed partial class StructLayoutTests
+{
+    public static TheoryData<string, string, Type> SharedStructs => new()
+    {
+        { "sockops.bpf.o", "sock_key", typeof(SockKey) },
+        { "sockops.bpf.o", "node_address", typeof(NodeAddress) },
+        { "sockops.bpf.o", "splice_settings", typeof(SpliceSettings) },
+        { "redirect.bpf.o", "splice_direction", typeof(SpliceDirection) },
+    };
+
+    [Theory]
+    [MemberData(nameof(SharedStructs))]
+    public void Mirror_OfSharedStruct_MatchesBtfSizeAndOffsets(string objectFile, string structName, Type mirror)
+    {
+        var btf = BtfStruct(objectFile, structName);
+
+        Assert.Equal(btf.GetProperty("size").GetInt32(), Marshal.SizeOf(mirror));
+        var members = btf.GetProperty("members").EnumerateArray().ToList();
+        var fields = mirror.GetFields().Where(field => !field.IsStatic).ToList();
+        Assert.Equal(members.Select(member => PascalCase(member.GetProperty("name").GetString()!)), fields.Select(field => field.Name));
+        foreach (var member in members)
+        {
+            var name = PascalCase(member.GetProperty("name").GetString()!);
+            Assert.Equal(member.GetProperty("bits_offset").GetInt32() / 8, (int)Marshal.OffsetOf(mirror, name));
+        }
+    }
+
+    [Fact]
+    public void SpliceCounter_Values_MatchHeaderEnum()
+    {
+        var header = File.ReadAllText(Path.Combine(RepositoryRoot(), "bpf", "include", "mesh_types.h"));
+        var values = CounterPattern().Matches(header)
+            .Where(match => match.Groups[1].Value != "COUNTER_MAX")
+            .ToDictionary(match => PascalCase(match.Groups[1].Value.ToLowerInvariant()), match => uint.Parse(match.Groups[2].Value));
+
+        Assert.Equal(values.OrderBy(pair => pair.Value), Enum.GetValues<SpliceCounter>().Select(counter => KeyValuePair.Create(counter.ToString(), (uint)counter)));
+        Assert.Equal(values.Count, int.Parse(CounterPattern().Matches(header).Single(match => match.Groups[1].Value == "COUNTER_MAX").Groups[2].Value));
+    }
+
+    [Fact]
+    public void SockKey_Size_IsEightByteAlignedForHashing()
+    {
+        // A key with tail padding would hash uninitialised bytes; the C side pads explicitly.
+        Assert.Equal(0, Unsafe.SizeOf<SockKey>() % 8);
+    }
+
+    private static JsonElement BtfStruct(string objectFile, string structName)
+    {
+        var path = Path.Combine(RepositoryRoot(), "bpf", "out", objectFile);
+        var start = new ProcessStartInfo("bpftool", ["-j", "btf", "dump", "file", path]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var bpftool = Process.Start(start)!;
+        var json = bpftool.StandardOutput.ReadToEnd();
+        bpftool.WaitForExit();
+        Assert.True(bpftool.ExitCode == 0, $"bpftool btf dump {path}: {bpftool.StandardError.ReadToEnd()}");
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.GetProperty("types").EnumerateArray()
+            .Single(type => type.GetProperty("kind").GetString() == "STRUCT" && type.TryGetProperty("name", out var name) && name.GetString() == structName)
+            .Clone();
+    }
+
+    private static string PascalCase(string snakeCase) =>
+        string.Concat(snakeCase.Split('_').Select(word => char.ToUpperInvariant(word[0]) + word[1..]));
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Mesh.sln")))
+        {
+            directory = directory.Parent;
+        }
+        return directory?.FullName ?? throw new InvalidOperationException("Mesh.sln not found above the test assembly");
+    }
+
+    [GeneratedRegex(@"SPLICE_(\w+)\s*=\s*(\d+)")]
+    private static partial Regex CounterPattern();
+}
