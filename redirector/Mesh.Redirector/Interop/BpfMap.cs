@@ -9,15 +9,14 @@ namespace Mesh.Redirector.Interop;
 /// </summary>
 public sealed unsafe class BpfMap : IDisposable
 {
-    private readonly SafeHandle _owner;
+    private readonly HandleLease _lease;
+    private readonly FileDescriptorHandle? _ownFd;
     private readonly int _fd;
-    private bool _disposed;
 
     private BpfMap(SafeHandle owner, int fd, string name)
     {
-        var added = false;
-        owner.DangerousAddRef(ref added);
-        _owner = owner;
+        _lease = new HandleLease(owner);
+        _ownFd = owner as FileDescriptorHandle;
         _fd = fd;
         Name = name;
     }
@@ -121,15 +120,8 @@ public sealed unsafe class BpfMap : IDisposable
 
     public void Dispose()
     {
-        if (!_disposed)
-        {
-            _disposed = true;
-            _owner.DangerousRelease();
-            if (_owner is FileDescriptorHandle)
-            {
-                _owner.Dispose();
-            }
-        }
+        _lease.Dispose();
+        _ownFd?.Dispose();
     }
 }
 

@@ -5,15 +5,12 @@ namespace Mesh.Redirector.Interop;
 /// <summary>A loaded program of a <see cref="BpfObject"/>; keeps its object open until disposed.</summary>
 public sealed class BpfProgram : IDisposable
 {
-    private readonly BpfObject _owner;
+    private readonly HandleLease _owner;
     private readonly IntPtr _program;
-    private bool _disposed;
 
     internal BpfProgram(BpfObject owner, IntPtr program, string name)
     {
-        var added = false;
-        owner.DangerousAddRef(ref added);
-        _owner = owner;
+        _owner = new HandleLease(owner);
         _program = program;
         Name = name;
     }
@@ -48,12 +45,5 @@ public sealed class BpfProgram : IDisposable
     public void DetachFromSocketMap(BpfMap map, BpfAttachType type) =>
         BpfException.ThrowIfError(LibBpf.ProgDetach(Fd, map.Fd, type), $"detaching {Name} from map {map.Name}");
 
-    public void Dispose()
-    {
-        if (!_disposed)
-        {
-            _disposed = true;
-            _owner.DangerousRelease();
-        }
-    }
+    public void Dispose() => _owner.Dispose();
 }

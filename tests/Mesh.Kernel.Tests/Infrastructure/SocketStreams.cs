@@ -55,5 +55,32 @@ public static class SocketStreams
         return all.ToArray();
     }
 
+    /// <summary>Sends <paramref name="payload"/> on one socket and checks the other receives exactly it.</summary>
+    public static async Task AssertDeliveredAsync(Socket sender, Socket receiver, byte[] payload)
+    {
+        var receive = ReceiveExactlyAsync(receiver, payload.Length);
+        await SendAllAsync(sender, payload);
+        var received = await receive.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(Sha256(payload), Sha256(received));
+    }
+
+    /// <summary>Accepts <paramref name="count"/> connections and runs <paramref name="handle"/> on each, disposing it after.</summary>
+    public static async Task ServeAsync(Socket listener, int count, Func<Socket, CancellationToken, Task> handle, CancellationToken cancellation)
+    {
+        var handlers = new List<Task>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var accepted = await listener.AcceptAsync(cancellation);
+            handlers.Add(Task.Run(async () =>
+            {
+                using (accepted)
+                {
+                    await handle(accepted, cancellation);
+                }
+            }, cancellation));
+        }
+        await Task.WhenAll(handlers);
+    }
+
     public static string Sha256(ReadOnlySpan<byte> data) => Convert.ToHexString(SHA256.HashData(data));
 }

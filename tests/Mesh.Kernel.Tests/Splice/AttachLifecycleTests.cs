@@ -32,13 +32,7 @@ public sealed class AttachLifecycleTests
     /// <summary>Sends a payload each way and checks both arrive intact.</summary>
     private static async Task AssertRoundTripAsync(LoopbackPair pair)
     {
-        var request = SocketStreams.RandomBytes(200 * 1024);
-        var response = SocketStreams.RandomBytes(100 * 1024);
-        var serverReceive = SocketStreams.ReceiveExactlyAsync(pair.Server, request.Length);
-        await SocketStreams.SendAllAsync(pair.Client, request);
-        Assert.Equal(SocketStreams.Sha256(request), SocketStreams.Sha256(await serverReceive.WaitAsync(TimeSpan.FromSeconds(10))));
-        var clientReceive = SocketStreams.ReceiveExactlyAsync(pair.Client, response.Length);
-        await SocketStreams.SendAllAsync(pair.Server, response);
-        Assert.Equal(SocketStreams.Sha256(response), SocketStreams.Sha256(await clientReceive.WaitAsync(TimeSpan.FromSeconds(10))));
+        await SocketStreams.AssertDeliveredAsync(pair.Client, pair.Server, SocketStreams.RandomBytes(200 * 1024));
+        await SocketStreams.AssertDeliveredAsync(pair.Server, pair.Client, SocketStreams.RandomBytes(100 * 1024));
     }
 }

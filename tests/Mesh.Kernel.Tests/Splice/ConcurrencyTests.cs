@@ -19,24 +19,12 @@ public sealed class ConcurrencyTests
         var before = cgroup.Counters();
 
         // The server answers each request with its bytes reversed, so a response cannot be another connection's echo.
-        var server = Task.Run(async () =>
+        var server = SocketStreams.ServeAsync(listener, connections, async (accepted, token) =>
         {
-            var handlers = new List<Task>(connections);
-            for (var i = 0; i < connections; i++)
-            {
-                var accepted = await listener.AcceptAsync(stop.Token);
-                handlers.Add(Task.Run(async () =>
-                {
-                    using (accepted)
-                    {
-                        var request = await SocketStreams.ReceiveExactlyAsync(accepted, requestBytes, stop.Token);
-                        Array.Reverse(request);
-                        await SocketStreams.SendAllAsync(accepted, request);
-                    }
-                }));
-            }
-            await Task.WhenAll(handlers);
-        });
+            var request = await SocketStreams.ReceiveExactlyAsync(accepted, requestBytes, token);
+            Array.Reverse(request);
+            await SocketStreams.SendAllAsync(accepted, request);
+        }, stop.Token);
 
         var clients = new Socket[connections];
         for (var i = 0; i < connections; i++)

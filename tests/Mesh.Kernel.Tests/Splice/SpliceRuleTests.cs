@@ -76,27 +76,15 @@ public sealed class SpliceRuleTests
         var before = cgroup.Counters();
         var outOfOrder = 0;
 
-        var server = Task.Run(async () =>
+        var server = SocketStreams.ServeAsync(listener, connections, async (accepted, token) =>
         {
-            var handlers = new List<Task>(connections);
-            for (var i = 0; i < connections; i++)
+            var data = await SocketStreams.ReceiveToEndAsync(accepted, token);
+            if (!IsSequence(data, chunks))
             {
-                var accepted = await listener.AcceptAsync(stop.Token);
-                handlers.Add(Task.Run(async () =>
-                {
-                    using (accepted)
-                    {
-                        var data = await SocketStreams.ReceiveToEndAsync(accepted, stop.Token);
-                        if (!IsSequence(data, chunks))
-                        {
-                            Interlocked.Increment(ref outOfOrder);
-                        }
-                        await accepted.SendAsync(BitConverter.GetBytes(data.Length));
-                    }
-                }));
+                Interlocked.Increment(ref outOfOrder);
             }
-            await Task.WhenAll(handlers);
-        });
+            await accepted.SendAsync(BitConverter.GetBytes(data.Length), token);
+        }, stop.Token);
 
         var completed = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, connections), new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = stop.Token }, async (_, token) =>
@@ -157,12 +145,9 @@ public sealed class SpliceRuleTests
         using var pair = await LoopbackPair.ConnectAsync(listener);
         var payload = SocketStreams.RandomBytes(1024 * 1024);
 
-        var receive = SocketStreams.ReceiveExactlyAsync(pair.Server, payload.Length);
-        await SocketStreams.SendAllAsync(pair.Client, payload);
-        var received = await receive.WaitAsync(TimeSpan.FromSeconds(10));
+        await SocketStreams.AssertDeliveredAsync(pair.Client, pair.Server, payload);
 
         var after = cgroup.Counters();
-        Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(received));
         Assert.Equal(before.SocketsRegistered + 1, after.SocketsRegistered);
         Assert.Equal(before.LookupsMissed + 1, after.LookupsMissed);
         Assert.True(after.BytesPassed - before.BytesPassed >= (ulong)payload.Length);
@@ -199,11 +184,8 @@ public sealed class SpliceRuleTests
         var before = cgroup.Counters();
         var payload = SocketStreams.RandomBytes(64 * 1024);
 
-        var receive = SocketStreams.ReceiveExactlyAsync(server, payload.Length);
-        await SocketStreams.SendAllAsync(client, payload);
-        var received = await receive.WaitAsync(TimeSpan.FromSeconds(10));
+        await SocketStreams.AssertDeliveredAsync(client, server, payload);
 
-        Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(received));
         Assert.True(cgroup.Counters().BytesRedirected - before.BytesRedirected >= (ulong)payload.Length);
     }
 
@@ -215,11 +197,8 @@ public sealed class SpliceRuleTests
         var before = cgroup.Counters();
         var payload = SocketStreams.RandomBytes(64 * 1024);
 
-        var receive = SocketStreams.ReceiveExactlyAsync(pair.Server, payload.Length);
-        await SocketStreams.SendAllAsync(pair.Client, payload);
-        var received = await receive.WaitAsync(TimeSpan.FromSeconds(10));
+        await SocketStreams.AssertDeliveredAsync(pair.Client, pair.Server, payload);
 
-        Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(received));
         Assert.True(cgroup.Counters().BytesRedirected - before.BytesRedirected >= (ulong)payload.Length);
     }
 
