@@ -31,7 +31,20 @@ internal sealed record AgentState(int Pid, string Cgroup, string PinDirectory, b
             return null;
         }
         var state = JsonSerializer.Deserialize<AgentState>(File.ReadAllText(path));
-        return state is not null && Directory.Exists($"/proc/{state.Pid}") ? state : null;
+        return state is not null && IsMeshProcess(state.Pid) ? state : null;
+    }
+
+    /// <summary>A file left by a killed agent names a pid that may since belong to another program.</summary>
+    private static bool IsMeshProcess(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("mesh", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     public static void Delete(string pinDirectory) => File.Delete(PathFor(pinDirectory));

@@ -33,9 +33,6 @@ public sealed class BpfException : Exception
         return result;
     }
 
-    private static string Hint(int errno) => errno switch
-    {
-        1 or 13 => "; loading BPF programs needs root or CAP_BPF and CAP_NET_ADMIN",
-        _ => "",
-    };
+    // EPERM is the kernel's answer to missing privileges; EACCES comes from the verifier refusing a program.
+    private static string Hint(int errno) => errno == 1 ? "; loading BPF programs needs root or CAP_BPF and CAP_NET_ADMIN" : "";
 }

@@ -1,0 +1,110 @@
+using Mesh.Kernel.Tests.Infrastructure;
+using Mesh.Redirector.Maps;
+using Mesh.Redirector.Programs;
+
+namespace Mesh.Kernel.Tests.Agent;
+
+/// <summary>
+/// `mesh run` as a real process: a crash (kill -9) leaves the maps pinned so spliced connections keep
+/// flowing, the next start reuses them, and a clean stop (SIGTERM, SIGINT) leaves nothing behind.
+/// </summary>
+public sealed class AgentProcessTests
+{
+    private const int Size = 1024 * 1024;
+
+    [Fact]
+    public async Task KillHard_ThenRestart_ReusesPinnedMaps_SplicesAgain_AndSigtermRemovesEverything()
+    {
+        using var sandbox = AgentSandbox.Create("restart");
+        var first = await sandbox.StartAgentAsync();
+        var maps = await sandbox.PinnedMapIdsAsync();
+
+        await first.KillHardAsync();
+
+        foreach (var name in SpliceMapNames.All)
+        {
+            Assert.True(File.Exists(Path.Combine(sandbox.PinDirectory, name)), $"pin {name} is gone after kill -9; it must stay so spliced connections keep flowing");
+        }
+        Assert.Equal(maps, await sandbox.PinnedMapIdsAsync());
+        var stale = await sandbox.StatusAsync();
+        Assert.True(stale.ExitCode != 0 && stale.ErrorLines.Count == 1, $"mesh status must say no agent runs after kill -9:{Environment.NewLine}{stale}");
+
+        var second = await sandbox.StartAgentAsync();
+
+        Assert.Equal(maps, await sandbox.PinnedMapIdsAsync());
+        var attached = await BpfTool.CgroupProgramsAsync(sandbox.CgroupPath);
+        Assert.True(attached.Count == 1 && attached[0].EndsWith(SpliceDatapath.SockOpsProgram, StringComparison.Ordinal),
+            $"after the restart the cgroup must carry exactly one {SpliceDatapath.SockOpsProgram}: {string.Join(", ", attached)}");
+        var before = await sandbox.BytesRedirectedFromStatusAsync();
+        sandbox.EnterCgroup();
+        using (var pair = await LoopbackPair.ConnectAsync())
+        {
+            await Transfers.AssertBothWaysAsync(pair, Size, "after the restart");
+        }
+        sandbox.LeaveCgroup();
+        var after = await sandbox.BytesRedirectedFromStatusAsync();
+        Assert.True(after - before >= 2UL * Size, $"bytes redirected grew by {after - before} for {2 * Size} bytes sent after the restart");
+
+        var exitCode = await second.StopAsync(AgentProcess.SigTerm);
+
+        Assert.True(exitCode == 0, $"the agent exited with {exitCode} on SIGTERM:{Environment.NewLine}{second.Output}");
+        await sandbox.AssertNothingLeftAsync(maps.Values);
+    }
+
+    [Fact]
+    public async Task ConnectionSplicedByFirstAgent_KeepsFlowingBothWays_AcrossKillHardAndRestart()
+    {
+        using var sandbox = AgentSandbox.Create("survive");
+        var first = await sandbox.StartAgentAsync();
+        var maps = await sandbox.PinnedMapIdsAsync();
+        sandbox.EnterCgroup();
+        using var pair = await LoopbackPair.ConnectAsync();
+        sandbox.LeaveCgroup();
+
+        var start = sandbox.PinnedCounters();
+        await Transfers.AssertBothWaysAsync(pair, Size, "with the first agent");
+        var spliced = sandbox.PinnedCounters();
+        Assert.True(spliced.BytesRedirected - start.BytesRedirected >= 2UL * Size,
+            $"the connection was not spliced by the first agent: {spliced.BytesRedirected - start.BytesRedirected} bytes redirected for {2 * Size}");
+
+        await first.KillHardAsync();
+
+        await Transfers.AssertBothWaysAsync(pair, Size, "after kill -9, with no agent running");
+        var orphaned = sandbox.PinnedCounters();
+        Assert.True(orphaned.BytesRedirected - spliced.BytesRedirected >= 2UL * Size,
+            $"after kill -9 the connection is no longer spliced: {orphaned.BytesRedirected - spliced.BytesRedirected} bytes redirected for {2 * Size}");
+
+        var second = await sandbox.StartAgentAsync();
+        Assert.Equal(maps, await sandbox.PinnedMapIdsAsync());
+
+        var beforeThird = await sandbox.BytesRedirectedFromStatusAsync();
+        await Transfers.AssertBothWaysAsync(pair, Size, "after the restart");
+        var status = await sandbox.StatusAsync();
+        Assert.True(status.ExitCode == 0, status.ToString());
+        var afterThird = StatusTable.Counter(status.StdOut, "bytes redirected");
+        Assert.True(afterThird - beforeThird >= 2UL * Size,
+            $"after the restart the old connection is no longer spliced: {afterThird - beforeThird} bytes redirected for {2 * Size}");
+        Assert.Equal(start.LookupsMissed, StatusTable.Counter(status.StdOut, "lookups missed"));
+
+        // Live spliced sockets rightly keep their sk_msg program referenced: close them before checking.
+        pair.Dispose();
+        var exitCode = await second.StopAsync(AgentProcess.SigTerm);
+
+        Assert.True(exitCode == 0, $"the agent exited with {exitCode} on SIGTERM:{Environment.NewLine}{second.Output}");
+        await sandbox.AssertNothingLeftAsync(maps.Values);
+    }
+
+    [Fact]
+    public async Task Sigint_DetachesEverything()
+    {
+        using var sandbox = AgentSandbox.Create("sigint");
+        var agent = await sandbox.StartAgentAsync();
+        var maps = await sandbox.PinnedMapIdsAsync();
+        Assert.NotEmpty(await BpfTool.CgroupProgramsAsync(sandbox.CgroupPath));
+
+        var exitCode = await agent.StopAsync(AgentProcess.SigInt);
+
+        Assert.True(exitCode == 0, $"the agent exited with {exitCode} on SIGINT:{Environment.NewLine}{agent.Output}");
+        await sandbox.AssertNothingLeftAsync(maps.Values);
+    }
+}
