@@ -59,4 +59,42 @@ struct node_address {
 	__u32 addr[4];
 };
 
+/* A service whose connections go to the node proxy: key of l7_services. */
+struct service_key {
+	__u32 family;
+	__u32 addr[4];
+	__u32 port; /* host order */
+};
+
+/* Per-service switches in l7_services. */
+struct service_policy {
+	__u32 flags;
+};
+
+/* Where a diverted connection was going before connect() was rewritten. */
+struct original_dst {
+	__u32 family;
+	__u32 addr[4];
+	__u32 port; /* host order */
+};
+
+/* The node proxy, written by the agent into the single-entry divert_settings array. */
+struct divert_settings {
+	__u32 proxy_ip4;   /* network order; 0: no IPv4 listener */
+	__u32 proxy_ip6[4];
+	__u32 proxy_port;  /* host order; 0: diversion off */
+	/* SO_MARK the proxy puts on its own upstream sockets, so they are never diverted back to it. */
+	__u32 proxy_mark;
+};
+
+/* Indexes into the per-CPU divert_counters array. */
+enum divert_counter {
+	DIVERT_CONNECTIONS = 0,
+	DIVERT_ESTABLISHED = 1,
+	DIVERT_ORIGINAL_DST_ANSWERED = 2,
+	DIVERT_ORIGINAL_DST_MISSED = 3,
+	DIVERT_PROXY_CONNECTIONS_SKIPPED = 4,
+	DIVERT_COUNTER_MAX = 5,
+};
+
 #endif

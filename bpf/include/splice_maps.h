@@ -9,6 +9,7 @@
 #define MESH_SPLICE_MAPS_H
 
 #include "mesh_types.h"
+#include "counters.h"
 
 #define MESH_MAX_SPLICED_SOCKETS 65536
 
@@ -55,11 +56,7 @@ struct {
 
 static __always_inline void splice_count(enum splice_counter counter, __u64 amount)
 {
-	__u32 index = counter;
-	__u64 *value = bpf_map_lookup_elem(&splice_counters, &index);
-
-	if (value)
-		*value += amount; /* per-CPU slot: no atomic needed */
+	counter_add(&splice_counters, counter, amount);
 }
 
 static __always_inline struct splice_settings *splice_settings_get(void)

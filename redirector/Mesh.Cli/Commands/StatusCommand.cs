@@ -25,8 +25,8 @@ internal static class StatusCommand
         }
         try
         {
-            using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, SpliceMapNames.Counters));
-            using var sockets = BpfMap.OpenPinned(Path.Combine(pinDirectory, SpliceMapNames.Sockets));
+            using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceCounters));
+            using var sockets = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceSockets));
             Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count));
             return 0;
         }

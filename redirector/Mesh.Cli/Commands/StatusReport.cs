@@ -17,7 +17,7 @@ internal static class StatusReport
         AppendTable(text, ["PROGRAM", "TYPE", "ATTACHED TO"],
         [
             [SpliceDatapath.SockOpsProgram, "sock_ops", $"cgroup {state.Cgroup}"],
-            [SpliceDatapath.RedirectProgram, "sk_msg", $"sockhash {Path.Combine(state.PinDirectory, SpliceMapNames.Sockets)}"],
+            [SpliceDatapath.RedirectProgram, "sk_msg", $"sockhash {Path.Combine(state.PinDirectory, MapNames.SpliceSockets)}"],
         ]);
         text.AppendLine();
         AppendTable(text, ["COUNTER", "VALUE"],

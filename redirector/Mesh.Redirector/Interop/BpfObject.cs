@@ -32,12 +32,13 @@ public sealed class BpfObject : SafeHandle
     }
 
     /// <summary>
-    /// Gives every map a pin path under <paramref name="directory"/>. At load, libbpf reuses a map
+    /// Gives every declared map a pin path under <paramref name="directory"/>. At load, libbpf reuses a map
     /// already pinned there (so sibling objects and a restarted agent share one instance) or creates and pins it.
+    /// Internal maps (.rodata, .bss) belong to one object and are never pinned.
     /// </summary>
     public void PinMapsUnder(string directory)
     {
-        foreach (var map in MapPointers())
+        foreach (var map in MapPointers().Where(map => !LibBpf.MapIsInternal(map)))
         {
             var path = Path.Combine(directory, Marshal.PtrToStringUTF8(LibBpf.MapName(map))!);
             BpfException.ThrowIfError(LibBpf.MapSetPinPath(map, path), $"setting pin path {path}");

@@ -30,6 +30,10 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Library, EntryPoint = "bpf_map__name")]
     public static partial IntPtr MapName(IntPtr map);
 
+    [LibraryImport(Library, EntryPoint = "bpf_map__is_internal")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    public static partial bool MapIsInternal(IntPtr map);
+
     [LibraryImport(Library, EntryPoint = "bpf_map__fd")]
     public static partial int MapFd(IntPtr map);
 

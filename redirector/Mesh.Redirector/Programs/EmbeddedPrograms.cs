@@ -8,6 +8,7 @@ public static class EmbeddedPrograms
 
     public const string SockOps = "sockops.bpf.o";
     public const string Redirect = "redirect.bpf.o";
+    public const string Divert = "divert.bpf.o";
 
     public static byte[] Read(string objectName)
     {

@@ -1,21 +1,19 @@
-using Mesh.Redirector.Maps;
-
 namespace Mesh.Redirector.Programs;
 
-/// <summary>The map pins Mesh keeps in its bpffs directory.</summary>
+/// <summary>Map pins in Mesh's bpffs directory.</summary>
 public static class PinnedMaps
 {
-    public static bool Any(string pinDirectory) =>
-        SpliceMapNames.All.Any(name => File.Exists(Path.Combine(pinDirectory, name)));
+    public static bool Any(string pinDirectory, IEnumerable<string> names) =>
+        names.Any(name => File.Exists(Path.Combine(pinDirectory, name)));
 
-    /// <summary>Unpins every Mesh map and removes the directory when nothing else is left in it.</summary>
-    public static void Remove(string pinDirectory)
+    /// <summary>Unpins the named maps and removes the directory once nothing else is left in it.</summary>
+    public static void Remove(string pinDirectory, IEnumerable<string> names)
     {
         if (!Directory.Exists(pinDirectory))
         {
             return;
         }
-        foreach (var name in SpliceMapNames.All)
+        foreach (var name in names)
         {
             File.Delete(Path.Combine(pinDirectory, name));
         }

@@ -21,6 +21,7 @@ public sealed class SpliceDatapath : IDisposable
     public const string RedirectProgram = "splice_redirect";
 
     private readonly ILogger _logger;
+    private readonly PinnedObjectLoader _loader;
     private readonly List<IDisposable> _resources = [];
     private readonly BpfObject _sockOps;
     private readonly BpfObject _redirect;
@@ -38,17 +39,16 @@ public sealed class SpliceDatapath : IDisposable
         _logger = logger;
         Options = options;
         CgroupPath = cgroupPath;
+        using var cgroup = Cgroup.Open(cgroupPath);
+        _loader = new PinnedObjectLoader(options.PinDirectory, options.ObjectDirectory, MapNames.Splice, libBpfLog, logger);
         try
         {
-            using var cgroup = Cgroup.Open(cgroupPath);
-            BpfFileSystem.EnsureMounted();
-            Directory.CreateDirectory(options.PinDirectory);
-            _sockOps = Own(LoadSharingPinnedMaps(EmbeddedPrograms.SockOps, libBpfLog));
-            _redirect = Own(LoadObject(EmbeddedPrograms.Redirect, libBpfLog));
-            _sockets = Own(_sockOps.Map(SpliceMapNames.Sockets));
-            _counters = Own(_sockOps.Map(SpliceMapNames.Counters));
-            _settings = Own(_sockOps.Map(SpliceMapNames.Settings));
-            _nodeAddresses = Own(_sockOps.Map(SpliceMapNames.NodeAddresses));
+            _sockOps = Own(_loader.LoadReusingPins(EmbeddedPrograms.SockOps));
+            _redirect = Own(_loader.Load(EmbeddedPrograms.Redirect));
+            _sockets = Own(_sockOps.Map(MapNames.SpliceSockets));
+            _counters = Own(_sockOps.Map(MapNames.SpliceCounters));
+            _settings = Own(_sockOps.Map(MapNames.SpliceSettings));
+            _nodeAddresses = Own(_sockOps.Map(MapNames.NodeAddresses));
             _redirectProgram = Own(_redirect.Program(RedirectProgram));
 
             SetEnabled(options.Enabled);
@@ -59,7 +59,7 @@ public sealed class SpliceDatapath : IDisposable
             using var sockOpsProgram = _sockOps.Program(SockOpsProgram);
             _sockOpsLink = sockOpsProgram.AttachToCgroup(cgroup);
             _logger.LogInformation("Splice attached: sock_ops on cgroup {Cgroup}, sk_msg on {Map}, maps pinned in {PinDirectory}",
-                cgroupPath, SpliceMapNames.Sockets, options.PinDirectory);
+                cgroupPath, MapNames.SpliceSockets, options.PinDirectory);
         }
         catch
         {
@@ -118,59 +118,10 @@ public sealed class SpliceDatapath : IDisposable
         {
             _resources[i].Dispose();
         }
-        PinnedMaps.Remove(Options.PinDirectory);
+        _loader.RemovePins();
         if (_sockOpsLink is not null)
         {
             _logger.LogInformation("Splice detached from cgroup {Cgroup}; pins in {PinDirectory} removed", CgroupPath, Options.PinDirectory);
-        }
-    }
-
-    /// <summary>
-    /// Loads the first object, which creates or reuses the pinned maps. Pins whose definition no
-    /// longer matches (left by another version of Mesh) cannot be reused: they are removed and the
-    /// load is tried once more. Sockets spliced through them keep flowing until they close.
-    /// </summary>
-    private BpfObject LoadSharingPinnedMaps(string objectName, LibBpfLog libBpfLog)
-    {
-        if (!PinnedMaps.Any(Options.PinDirectory))
-        {
-            return LoadObject(objectName, libBpfLog);
-        }
-        _logger.LogInformation("Reusing maps pinned in {PinDirectory} by an earlier run", Options.PinDirectory);
-        try
-        {
-            return LoadObject(objectName, libBpfLog);
-        }
-        catch (BpfLoadException error)
-        {
-            _logger.LogWarning("Pinned maps in {PinDirectory} do not match this version ({Error}); replacing them", Options.PinDirectory, error.Message);
-            PinnedMaps.Remove(Options.PinDirectory);
-            Directory.CreateDirectory(Options.PinDirectory);
-            return LoadObject(objectName, libBpfLog);
-        }
-    }
-
-    private BpfObject LoadObject(string objectName, LibBpfLog libBpfLog)
-    {
-        var obj = BpfObject.Open(EmbeddedPrograms.Read(objectName, Options.ObjectDirectory), objectName);
-        try
-        {
-            obj.PinMapsUnder(Options.PinDirectory);
-            libBpfLog.TakeCaptured();
-            try
-            {
-                obj.Load();
-            }
-            catch (BpfException error)
-            {
-                throw new BpfLoadException(objectName, error, libBpfLog.TakeCaptured());
-            }
-            return obj;
-        }
-        catch
-        {
-            obj.Dispose();
-            throw;
         }
     }
 

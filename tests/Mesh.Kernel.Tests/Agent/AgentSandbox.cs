@@ -101,7 +101,7 @@ public sealed class AgentSandbox : IDisposable
     /// <summary>The splice counters read straight from the pinned map, for when no agent runs to ask.</summary>
     public SpliceCounterSnapshot PinnedCounters()
     {
-        using var counters = BpfMap.OpenPinned(Path.Combine(PinDirectory, SpliceMapNames.Counters));
+        using var counters = BpfMap.OpenPinned(Path.Combine(PinDirectory, MapNames.SpliceCounters));
         return SpliceCounterReader.Read(counters);
     }
 
@@ -109,7 +109,7 @@ public sealed class AgentSandbox : IDisposable
     public async Task<IReadOnlyDictionary<string, int>> PinnedMapIdsAsync()
     {
         var ids = new Dictionary<string, int>();
-        foreach (var name in SpliceMapNames.All)
+        foreach (var name in MapNames.All)
         {
             ids[name] = await BpfTool.PinnedMapIdAsync(Path.Combine(PinDirectory, name));
         }
@@ -160,7 +160,7 @@ public sealed class AgentSandbox : IDisposable
         {
             try
             {
-                PinnedMaps.Remove(PinDirectory);
+                PinnedMaps.Remove(PinDirectory, MapNames.All);
                 if (Directory.Exists(PinDirectory))
                 {
                     Directory.Delete(PinDirectory, recursive: true);

@@ -1,3 +1,4 @@
+using System.Net;
 using Mesh.Redirector;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Maps;
@@ -47,6 +48,8 @@ public sealed class SplicedCgroup : IDisposable
 
     public SpliceDatapath? Datapath { get; private set; }
 
+    public DivertDatapath? Divert { get; private set; }
+
     /// <summary>The test process inside a new cgroup with the splice attached.</summary>
     public static SplicedCgroup Create(bool spliceEnabled = true) => new(attach: true, spliceEnabled);
 
@@ -59,8 +62,17 @@ public sealed class SplicedCgroup : IDisposable
         return Datapath;
     }
 
+    /// <summary>Attaches the L7 diversion to the same cgroup, sending diverted connections to <paramref name="proxy"/>.</summary>
+    public DivertDatapath AttachDivert(IPEndPoint proxy, uint proxyMark)
+    {
+        Divert = DivertDatapath.Attach(new DivertOptions { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory, ProxyIpv4 = proxy, ProxyMark = proxyMark }, _libBpfLog, NullLogger.Instance);
+        return Divert;
+    }
+
     public void Detach()
     {
+        Divert?.Dispose();
+        Divert = null;
         Datapath?.Dispose();
         Datapath = null;
     }
@@ -68,10 +80,10 @@ public sealed class SplicedCgroup : IDisposable
     public SpliceCounterSnapshot Counters() => (Datapath ?? throw new InvalidOperationException("not attached")).ReadCounters();
 
     /// <summary>Opens the counters map so it can still be read after <see cref="Detach"/>.</summary>
-    public BpfMap OpenCounters() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, SpliceMapNames.Counters));
+    public BpfMap OpenCounters() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, MapNames.SpliceCounters));
 
     /// <summary>Opens the sockhash to look at its keys.</summary>
-    public BpfMap OpenSockets() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, SpliceMapNames.Sockets));
+    public BpfMap OpenSockets() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, MapNames.SpliceSockets));
 
     /// <summary>Runs <paramref name="action"/> with the process outside the cgroup: sockets it creates are not spliced.</summary>
     public T Outside<T>(Func<T> action)

@@ -11,7 +11,7 @@ namespace Mesh.Redirector.Tests.Maps;
 /// Every struct shared with the kernel programs has one C# mirror; these tests compare each
 /// mirror's size and field offsets with the BTF the compiler emitted for the built objects.
 /// </summary>
-public sealed partial class StructLayoutTests
+public sealed class StructLayoutTests
 {
     public static TheoryData<string, string, Type> SharedStructs => new()
     {
@@ -19,6 +19,10 @@ public sealed partial class StructLayoutTests
         { "sockops.bpf.o", "node_address", typeof(NodeAddress) },
         { "sockops.bpf.o", "splice_settings", typeof(SpliceSettings) },
         { "redirect.bpf.o", "splice_direction", typeof(SpliceDirection) },
+        { "divert.bpf.o", "service_key", typeof(ServiceKey) },
+        { "divert.bpf.o", "service_policy", typeof(ServicePolicy) },
+        { "divert.bpf.o", "original_dst", typeof(OriginalDst) },
+        { "divert.bpf.o", "divert_settings", typeof(DivertSettings) },
     };
 
     [Theory]
@@ -39,15 +43,22 @@ public sealed partial class StructLayoutTests
     }
 
     [Fact]
-    public void SpliceCounter_Values_MatchHeaderEnum()
+    public void SpliceCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<SpliceCounter>("SPLICE");
+
+    [Fact]
+    public void DivertCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<DivertCounter>("DIVERT");
+
+    /// <summary>Compares a C# enum with the C enum whose constants start with <paramref name="prefix"/>_ and end with PREFIX_COUNTER_MAX.</summary>
+    private static void AssertEnumMirrors<TEnum>(string prefix) where TEnum : struct, Enum
     {
         var header = File.ReadAllText(Path.Combine(RepositoryRoot(), "bpf", "include", "mesh_types.h"));
-        var values = CounterPattern().Matches(header)
+        var constants = Regex.Matches(header, $@"\b{prefix}_(\w+)\s*=\s*(\d+)").ToList();
+        var values = constants
             .Where(match => match.Groups[1].Value != "COUNTER_MAX")
             .ToDictionary(match => PascalCase(match.Groups[1].Value.ToLowerInvariant()), match => uint.Parse(match.Groups[2].Value));
 
-        Assert.Equal(values.OrderBy(pair => pair.Value), Enum.GetValues<SpliceCounter>().Select(counter => KeyValuePair.Create(counter.ToString(), (uint)counter)));
-        Assert.Equal(values.Count, int.Parse(CounterPattern().Matches(header).Single(match => match.Groups[1].Value == "COUNTER_MAX").Groups[2].Value));
+        Assert.Equal(values.OrderBy(pair => pair.Value), Enum.GetValues<TEnum>().Select(value => KeyValuePair.Create(value.ToString(), Convert.ToUInt32(value))));
+        Assert.Equal(values.Count, int.Parse(constants.Single(match => match.Groups[1].Value == "COUNTER_MAX").Groups[2].Value));
     }
 
     [Fact]
@@ -83,7 +94,4 @@ public sealed partial class StructLayoutTests
         }
         return directory?.FullName ?? throw new InvalidOperationException("Mesh.sln not found above the test assembly");
     }
-
-    [GeneratedRegex(@"SPLICE_(\w+)\s*=\s*(\d+)")]
-    private static partial Regex CounterPattern();
 }

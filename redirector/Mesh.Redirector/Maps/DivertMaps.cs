@@ -1,0 +1,59 @@
+using System.Net;
+using System.Runtime.InteropServices;
+
+namespace Mesh.Redirector.Maps;
+
+/// <summary>Mirror of <c>struct service_key</c>: a service whose connections go to the node proxy.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct ServiceKey
+{
+    public uint Family;
+    public fixed uint Addr[4];
+    public uint Port;
+
+    public static ServiceKey From(IPEndPoint service)
+    {
+        var key = new ServiceKey { Family = AddressFamilies.Of(service.AddressFamily), Port = (uint)service.Port };
+        service.Address.GetAddressBytes().CopyTo(new Span<byte>(key.Addr, 16));
+        return key;
+    }
+}
+
+/// <summary>Mirror of <c>struct service_policy</c>: the value of l7_services.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct ServicePolicy
+{
+    public uint Flags;
+}
+
+/// <summary>Mirror of <c>struct original_dst</c>: where a diverted connection was going.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct OriginalDst
+{
+    public uint Family;
+    public fixed uint Addr[4];
+    public uint Port;
+}
+
+/// <summary>Mirror of <c>struct divert_settings</c>: the node proxy's listener and the mark of its upstream sockets.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct DivertSettings
+{
+    public uint ProxyIp4;
+    public fixed uint ProxyIp6[4];
+    public uint ProxyPort;
+    public uint ProxyMark;
+}
+
+/// <summary>Mirror of <c>enum divert_counter</c>: the indexes of the per-CPU divert_counters array.</summary>
+public enum DivertCounter : uint
+{
+    Connections = 0,
+    Established = 1,
+    OriginalDstAnswered = 2,
+    OriginalDstMissed = 3,
+    ProxyConnectionsSkipped = 4,
+}
+
+/// <summary>The divert counters summed over all CPUs at one moment.</summary>
+public sealed record DivertCounterSnapshot(ulong Connections, ulong Established, ulong OriginalDstAnswered, ulong OriginalDstMissed, ulong ProxyConnectionsSkipped);

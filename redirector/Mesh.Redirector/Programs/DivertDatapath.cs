@@ -1,0 +1,135 @@
+using System.Net;
+using System.Net.Sockets;
+using Mesh.Redirector.Interop;
+using Mesh.Redirector.Maps;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Redirector.Programs;
+
+/// <summary>
+/// The L7 diversion while it is attached: connect4/connect6 rewrite connections to services with
+/// HTTP policy to the node proxy, sock_ops records their original destination by tuple, and a
+/// getsockopt hook answers the proxy's SO_ORIGINAL_DST from it, and getpeername hooks show the
+/// client the service it dialled. Disposing detaches and unpins.
+/// </summary>
+public sealed class DivertDatapath : IDisposable
+{
+    public const string Connect4Program = "divert_connect4";
+    public const string Connect6Program = "divert_connect6";
+    public const string EstablishedProgram = "divert_established";
+    public const string OriginalDstProgram = "divert_original_dst";
+    public const string GetPeerName4Program = "divert_getpeername4";
+    public const string GetPeerName6Program = "divert_getpeername6";
+    private static readonly string[] Programs = [Connect4Program, Connect6Program, EstablishedProgram, OriginalDstProgram, GetPeerName4Program, GetPeerName6Program];
+
+    private readonly ILogger _logger;
+    private readonly PinnedObjectLoader _loader;
+    private readonly List<IDisposable> _resources = [];
+    private readonly BpfMap _services;
+    private readonly BpfMap _settings;
+    private readonly BpfMap _counters;
+    private bool _disposed;
+
+    private DivertDatapath(DivertOptions options, string cgroupPath, LibBpfLog libBpfLog, ILogger logger)
+    {
+        _logger = logger;
+        Options = options;
+        CgroupPath = cgroupPath;
+        using var cgroup = Cgroup.Open(cgroupPath);
+        _loader = new PinnedObjectLoader(options.PinDirectory, options.ObjectDirectory, MapNames.Divert, libBpfLog, logger);
+        try
+        {
+            var divert = Own(_loader.LoadReusingPins(EmbeddedPrograms.Divert));
+            _services = Own(divert.Map(MapNames.L7Services));
+            _settings = Own(divert.Map(MapNames.DivertSettings));
+            _counters = Own(divert.Map(MapNames.DivertCounters));
+            WriteSettings();
+            // connect4/6 go last, so the first diverted connection already finds the programs
+            // that record and answer its original destination.
+            foreach (var name in Programs.Reverse())
+            {
+                using var program = divert.Program(name);
+                Own(program.AttachToCgroup(cgroup));
+            }
+            _logger.LogInformation("L7 diversion attached to cgroup {Cgroup}: services with HTTP policy go to {Proxy}", cgroupPath, options.ProxyIpv4);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public DivertOptions Options { get; }
+
+    public string CgroupPath { get; }
+
+    /// <summary>Loads and attaches; on any failure nothing stays attached or pinned by this call.</summary>
+    public static DivertDatapath Attach(DivertOptions options, LibBpfLog libBpfLog, ILogger logger) =>
+        new(options, options.CgroupPath ?? Cgroup.FindV2Root(), libBpfLog, logger);
+
+    /// <summary>
+    /// Makes <paramref name="services"/> exactly the set of diverted services, in place: entries are
+    /// added and removed one by one, so a service that stays is never undiverted for a moment.
+    /// </summary>
+    public void SetServices(IEnumerable<IPEndPoint> services)
+    {
+        var wanted = services.Select(ServiceKey.From).ToHashSet();
+        foreach (var stale in _services.Keys<ServiceKey>().Where(key => !wanted.Contains(key)))
+        {
+            _services.Delete(stale);
+        }
+        foreach (var service in wanted)
+        {
+            _services.Update(service, new ServicePolicy());
+        }
+        _logger.LogInformation("{Count} service(s) diverted to the node proxy", wanted.Count);
+    }
+
+    public DivertCounterSnapshot ReadCounters()
+    {
+        ulong Sum(DivertCounter counter) => _counters.SumPerCpu((uint)counter);
+        return new DivertCounterSnapshot(
+            Connections: Sum(DivertCounter.Connections),
+            Established: Sum(DivertCounter.Established),
+            OriginalDstAnswered: Sum(DivertCounter.OriginalDstAnswered),
+            OriginalDstMissed: Sum(DivertCounter.OriginalDstMissed),
+            ProxyConnectionsSkipped: Sum(DivertCounter.ProxyConnectionsSkipped));
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        for (var i = _resources.Count - 1; i >= 0; i--)
+        {
+            _resources[i].Dispose();
+        }
+        _loader.RemovePins();
+    }
+
+    private unsafe void WriteSettings()
+    {
+        if (Options.ProxyIpv4.AddressFamily != AddressFamily.InterNetwork)
+        {
+            throw new ArgumentException($"the proxy's IPv4 listener {Options.ProxyIpv4} is not an IPv4 endpoint");
+        }
+        var settings = new DivertSettings
+        {
+            ProxyIp4 = BitConverter.ToUInt32(Options.ProxyIpv4.Address.GetAddressBytes()),
+            ProxyPort = (uint)Options.ProxyIpv4.Port,
+            ProxyMark = Options.ProxyMark,
+        };
+        Options.ProxyIpv6?.GetAddressBytes().CopyTo(new Span<byte>(settings.ProxyIp6, 16));
+        _settings.Update(0u, settings);
+    }
+
+    private T Own<T>(T resource) where T : IDisposable
+    {
+        _resources.Add(resource);
+        return resource;
+    }
+}
