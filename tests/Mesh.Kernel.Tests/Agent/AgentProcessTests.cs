@@ -21,7 +21,7 @@ public sealed class AgentProcessTests
 
         await first.KillHardAsync();
 
-        foreach (var name in SpliceMapNames.All)
+        foreach (var name in MapNames.Splice)
         {
             Assert.True(File.Exists(Path.Combine(sandbox.PinDirectory, name)), $"pin {name} is gone after kill -9; it must stay so spliced connections keep flowing");
         }
