@@ -16,6 +16,9 @@ internal sealed class ConfigErrorList
         _file = file;
     }
 
+    /// <summary>How many errors so far; binders compare it before and after a part to tell whether that part was valid.</summary>
+    public int Count => _errors.Count;
+
     public void Add(ConfigNode at, string message) => Add(at.Line, at.Column, message);
 
     public void Add(int line, int column, string message) => _errors.Add(new ConfigError(_file, line, column, message));

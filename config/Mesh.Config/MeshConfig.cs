@@ -14,4 +14,7 @@ public sealed record MeshConfig
 
     /// <summary>Where the agent attaches in the kernel.</summary>
     public AgentSettings Agent { get; init; } = new();
+
+    /// <summary>The services on the node, in file order; those with HTTP policy go through the node proxy.</summary>
+    public ValueList<ServiceConfig> Services { get; init; } = [];
 }

@@ -5,17 +5,17 @@ namespace Mesh.Config.Binding;
 /// <summary>Binds the <c>agent</c> section.</summary>
 internal sealed class AgentSettingsBinder
 {
-    private readonly MappingBinder<AgentSettings> _mapping = new("agent",
+    private readonly MappingBinder<AgentSettings> _mapping = new(
     [
-        new("cgroup", (agent, value, errors) =>
-            ScalarValues.ReadAbsolutePath(value, "agent.cgroup", "/sys/fs/cgroup", "the cgroup v2 mount found in /proc/mounts", errors) is { } path
-                ? agent with { Cgroup = path }
+        new("cgroup", (agent, value, path, errors) =>
+            ScalarValues.ReadAbsolutePath(value, path, "/sys/fs/cgroup", "the cgroup v2 mount found in /proc/mounts", errors) is { } dir
+                ? agent with { Cgroup = dir }
                 : agent),
-        new("bpfPinDir", (agent, value, errors) =>
-            ScalarValues.ReadAbsolutePath(value, "agent.bpfPinDir", AgentSettings.DefaultBpfPinDir, AgentSettings.DefaultBpfPinDir, errors) is { } path
-                ? agent with { BpfPinDir = path }
+        new("bpfPinDir", (agent, value, path, errors) =>
+            ScalarValues.ReadAbsolutePath(value, path, AgentSettings.DefaultBpfPinDir, AgentSettings.DefaultBpfPinDir, errors) is { } dir
+                ? agent with { BpfPinDir = dir }
                 : agent),
     ]);
 
-    public AgentSettings Bind(ConfigNode? node, ConfigErrorList errors) => _mapping.Bind(node, new AgentSettings(), errors);
+    public AgentSettings Bind(ConfigNode? node, string path, ConfigErrorList errors) => _mapping.Bind(node, new AgentSettings(), path, errors);
 }

@@ -7,16 +7,17 @@ internal sealed class MeshConfigBinder
 {
     private readonly MappingBinder<MeshConfig> _mapping;
 
-    public MeshConfigBinder(AgentSettingsBinder agent)
+    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services)
     {
-        _mapping = new MappingBinder<MeshConfig>(section: null,
+        _mapping = new MappingBinder<MeshConfig>(
         [
-            new("splice", (config, value, errors) =>
-                ScalarValues.ReadSwitch(value, "splice", errors) is { } splice ? config with { Splice = splice } : config),
-            new("agent", (config, value, errors) => config with { Agent = agent.Bind(value, errors) }),
+            new("splice", (config, value, path, errors) =>
+                ScalarValues.ReadSwitch(value, path, errors) is { } splice ? config with { Splice = splice } : config),
+            new("agent", (config, value, path, errors) => config with { Agent = agent.Bind(value, path, errors) }),
+            new("services", (config, value, path, errors) => config with { Services = services.Bind(value, path, errors) }),
         ]);
     }
 
     /// <param name="root">The document's root, or null for a file with no document, which means all defaults.</param>
-    public MeshConfig Bind(ConfigNode? root, ConfigErrorList errors) => _mapping.Bind(root, new MeshConfig(), errors);
+    public MeshConfig Bind(ConfigNode? root, ConfigErrorList errors) => _mapping.Bind(root, new MeshConfig(), path: null, errors);
 }

@@ -21,6 +21,21 @@ internal sealed record ScalarNode(string Value, bool IsPlain, int Line, int Colu
 
 internal sealed record MappingNode(IReadOnlyList<MappingEntry> Entries, int Line, int Column) : ConfigNode(Line, Column)
 {
+    /// <summary>The first entry whose key is the plain name <paramref name="key"/>, or null; for checks that span several keys.</summary>
+    public MappingEntry? Find(string key) =>
+        Entries.FirstOrDefault(e => e.Key is ScalarNode scalar && scalar.Value == key);
+
+    /// <summary>The value at <paramref name="keys"/> below this mapping (<c>path</c>, then <c>type</c>), or null when any is missing.</summary>
+    public ConfigNode? ValueAt(params ReadOnlySpan<string> keys)
+    {
+        ConfigNode? node = this;
+        foreach (var key in keys)
+        {
+            node = (node as MappingNode)?.Find(key)?.Value;
+        }
+        return node;
+    }
+
     public override string Description => "a mapping";
 }
 

@@ -20,7 +20,7 @@ internal sealed class ConfigNodeReader
         {
             return null;
         }
-        var root = ReadNode(parser, anchors);
+        var root = ReadNode(parser, anchors, isRoot: true);
         parser.Consume<DocumentEnd>();
 
         if (parser.TryConsume<DocumentStart>(out var second))
@@ -31,7 +31,7 @@ internal sealed class ConfigNodeReader
         return root;
     }
 
-    private static ConfigNode ReadNode(IParser parser, Dictionary<string, ConfigNode> anchors)
+    private static ConfigNode ReadNode(IParser parser, Dictionary<string, ConfigNode> anchors, bool isRoot = false)
     {
         var next = parser.Consume<ParsingEvent>();
         int line = Line(next.Start), column = Column(next.Start);
@@ -63,6 +63,12 @@ internal sealed class ConfigNodeReader
                 {
                     var key = ReadNode(parser, anchors);
                     entries.Add(new MappingEntry(key, ReadNode(parser, anchors)));
+                }
+                // A flow pair ('[a: b]', as an unquoted [::1]:9002 in a flow list reads) is a mapping
+                // whose start YamlDotNet leaves at the start of the file; it starts at its key.
+                if (!isRoot && next.Start.Index == 0 && entries.Count > 0)
+                {
+                    (line, column) = (entries[0].Key.Line, entries[0].Key.Column);
                 }
                 node = new MappingNode(entries, line, column);
                 break;

@@ -1,0 +1,32 @@
+using Mesh.Config.Syntax;
+
+namespace Mesh.Config.Binding;
+
+/// <summary>Binds a rule's <c>rateLimit</c>.</summary>
+internal sealed class RateLimitBinder
+{
+    private readonly MappingBinder<RateLimitPolicy> _limit = new(
+    [
+        new("requestsPerSecond", (limit, value, path, errors) =>
+            ScalarValues.ReadNumber(value, path, 0, minExcluded: true, double.PositiveInfinity, "100", errors,
+                "write the sustained rate, such as 100, or 0.5 for one request every 2 seconds") is { } rate
+                ? limit with { RequestsPerSecond = rate }
+                : limit,
+            Required: "requestsPerSecond: 100"),
+        new("burst", (limit, value, path, errors) =>
+            ScalarValues.ReadInteger(value, path, 1, int.MaxValue, "20", errors) is { } n ? limit with { Burst = n } : limit),
+        new("perSource", (limit, value, path, errors) =>
+            ScalarValues.ReadSwitch(value, path, errors) is { } on ? limit with { PerSource = on } : limit),
+    ], new Dictionary<string, string>
+    {
+        ["rps"] = "write 'requestsPerSecond'",
+        ["maxTokens"] = "write 'burst', the most requests let through at once",
+    });
+
+    public RateLimitPolicy Bind(ConfigNode node, string path, ConfigErrorList errors)
+    {
+        var limit = _limit.Bind(node, new RateLimitPolicy { RequestsPerSecond = 1, Burst = 0 }, path, errors);
+        // No burst given: one second's worth of requests, at least one.
+        return limit.Burst == 0 ? limit with { Burst = (int)Math.Min(int.MaxValue, Math.Max(1, Math.Ceiling(limit.RequestsPerSecond))) } : limit;
+    }
+}

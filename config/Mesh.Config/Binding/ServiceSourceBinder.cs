@@ -1,0 +1,33 @@
+using Mesh.Config.Syntax;
+
+namespace Mesh.Config.Binding;
+
+/// <summary>Binds a service's <c>source</c>: how its connections are recognised when it is the client.</summary>
+internal sealed class ServiceSourceBinder
+{
+    private readonly MappingBinder<ServiceSource> _source = new(
+    [
+        new("cidrs", (source, value, path, errors) =>
+        {
+            var cidrs = ListValues.Bind(value, path, "- 127.0.0.0/8", (item, itemPath) => NetworkValues.ReadCidr(item, itemPath, errors), errors);
+            return source with { Cidrs = cidrs.StructValues() };
+        }),
+        new("cgroup", (source, value, path, errors) =>
+            ScalarValues.ReadAbsolutePath(value, path, "/sys/fs/cgroup/frontend.slice", "none", errors) is { } dir ? source with { Cgroup = dir } : source),
+    ], new Dictionary<string, string>
+    {
+        ["ipBlocks"] = "write 'cidrs'",
+        ["principals"] = "Mesh recognises a client by address or cgroup: write 'cidrs' or 'cgroup'",
+    });
+
+    public ServiceSource Bind(ConfigNode node, string path, ConfigErrorList errors)
+    {
+        var before = errors.Count;
+        var source = _source.Bind(node, new ServiceSource(), path, errors);
+        if (errors.Count == before && source is { Cidrs.Count: 0, Cgroup: null })
+        {
+            errors.Add(node, $"'{path}' recognises no connection; write 'cidrs: [127.0.0.0/8]' with the client addresses and/or 'cgroup: /sys/fs/cgroup/...', or remove it");
+        }
+        return source;
+    }
+}

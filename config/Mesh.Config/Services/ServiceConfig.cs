@@ -1,0 +1,77 @@
+using System.Net;
+
+namespace Mesh.Config;
+
+/// <summary>
+/// One entry of the <c>services</c> section: a service that applications on the node reach at
+/// <see cref="Address"/>:<see cref="Port"/>. A service with HTTP policy has its connections
+/// diverted to the node's proxy, which applies <see cref="Rules"/>; any other service is only spliced.
+/// </summary>
+public sealed record ServiceConfig
+{
+    /// <summary>Unique in the file, a DNS label (lower-case letters, digits and '-'); other services' backendRefs, mirrors and allowFrom name it.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The address clients dial: a virtual address, or the address of a real listener.</summary>
+    public required IPAddress Address { get; init; }
+
+    /// <summary>The port clients dial, 1..65535. No two services share an address and port.</summary>
+    public required int Port { get; init; }
+
+    /// <summary><see cref="Address"/> and <see cref="Port"/> together.</summary>
+    public IPEndPoint EndPoint => new(Address, Port);
+
+    /// <summary>
+    /// Where the service runs, which the proxy forwards to. A loaded config never has this empty:
+    /// when the file lists none, it holds <see cref="EndPoint"/> itself.
+    /// </summary>
+    public ValueList<IPEndPoint> Endpoints { get; init; } = [];
+
+    /// <summary>What happens to this service's connections while the node proxy is down.</summary>
+    public FailMode FailMode { get; init; } = FailMode.Closed;
+
+    /// <summary>What happens to a request that no rule matches: passed to the endpoints, or answered 403.</summary>
+    public RouteAction Default { get; init; } = RouteAction.Allow;
+
+    /// <summary>How other services recognise a connection from this one; null when none authorizes it by name.</summary>
+    public ServiceSource? Source { get; init; }
+
+    /// <summary>The HTTP rules, tried in order; the first rule with a matching match handles the request.</summary>
+    public ValueList<HttpRouteRule> Rules { get; init; } = [];
+
+    /// <summary>
+    /// Whether connections to the service go through the node proxy: it has a rule, or it denies
+    /// unmatched requests. Without HTTP policy the proxy would only pass requests through.
+    /// </summary>
+    public bool HasHttpPolicy => Rules.Count > 0 || Default == RouteAction.Deny;
+}
+
+/// <summary>What happens to connections of a service with HTTP policy while the node proxy is down.</summary>
+public enum FailMode
+{
+    /// <summary>They fail: the policy is never bypassed. The default.</summary>
+    Closed,
+
+    /// <summary>They go straight to the endpoints without the HTTP policy, so the service stays reachable.</summary>
+    Open,
+}
+
+/// <summary>Whether a request is served or refused with 403.</summary>
+public enum RouteAction
+{
+    Allow,
+    Deny,
+}
+
+/// <summary>
+/// How a connection is recognised as coming from a service, for <see cref="AuthorizationPolicy.AllowFrom"/>.
+/// A connection comes from the service when its source address is in one of <see cref="Cidrs"/>
+/// or its client socket belongs to <see cref="Cgroup"/> (or a cgroup below it). At least one is set.
+/// </summary>
+public sealed record ServiceSource
+{
+    public ValueList<IPNetwork> Cidrs { get; init; } = [];
+
+    /// <summary>An absolute cgroup v2 directory, or null.</summary>
+    public string? Cgroup { get; init; }
+}
