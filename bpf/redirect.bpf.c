@@ -23,6 +23,20 @@ static __always_inline int pass_to_tcp(struct splice_direction *direction, __u32
 	return SK_PASS;
 }
 
+#define TCP_ESTABLISHED 1
+#define TCP_CLOSE_WAIT 8
+
+/*
+ * The sk_msg send path does not check for a shut-down write side; TCP's does. A socket that
+ * can no longer send (FIN sent: FIN_WAIT, CLOSING, LAST_ACK) is handed to TCP, which answers EPIPE.
+ */
+static __always_inline int can_send(struct bpf_sock *sk)
+{
+	__u32 state = sk->state;
+
+	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
+}
+
 SEC("sk_msg")
 int splice_redirect(struct sk_msg_md *msg)
 {
@@ -36,7 +50,7 @@ int splice_redirect(struct sk_msg_md *msg)
 	direction = bpf_sk_storage_get(&splice_directions, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!direction)
 		return SK_PASS; /* cannot remember the choice, so never start redirecting */
-	if (direction->kept_on_tcp || !splice_enabled())
+	if (direction->kept_on_tcp || !splice_enabled() || !can_send(sk))
 		return pass_to_tcp(direction, size);
 
 	SOCK_KEY_FROM_CTX(msg, &own, bpf_get_netns_cookie(msg));
