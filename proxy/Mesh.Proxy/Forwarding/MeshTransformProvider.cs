@@ -1,0 +1,107 @@
+using Mesh.Proxy.Configuration;
+using Mesh.Proxy.Routing;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Transforms;
+using Yarp.ReverseProxy.Transforms.Builder;
+
+namespace Mesh.Proxy.Forwarding;
+
+/// <summary>
+/// The YARP transforms of every generated route. They read the request's <see cref="MeshRequestFeature"/>, so the
+/// header modifiers and URL rewrite come from the mesh route the request matched (several mesh routes share one YARP
+/// route per backend service). The request transform also hands the feature to the resilience handler through
+/// <see cref="HttpRequestMessage.Options"/>.
+/// </summary>
+internal sealed class MeshTransformProvider : ITransformProvider
+{
+    public void ValidateRoute(TransformRouteValidationContext context)
+    {
+    }
+
+    public void ValidateCluster(TransformClusterValidationContext context)
+    {
+    }
+
+    public void Apply(TransformBuilderContext context)
+    {
+        // Transparent to the upstream: the client's Host header, and only X-Forwarded-For (appended) of the
+        // X-Forwarded-* set, since the proxy is the client's stand-in rather than an edge gateway.
+        context.UseDefaultForwarders = false;
+        context.AddOriginalHost(true);
+        context.AddXForwardedFor(action: ForwardedTransformActions.Append);
+        context.AddRequestTransform(TransformRequest);
+        context.AddResponseTransform(TransformResponse);
+    }
+
+    private static ValueTask TransformRequest(RequestTransformContext context)
+    {
+        var feature = context.HttpContext.Features.Get<MeshRequestFeature>();
+        if (feature is null)
+        {
+            return default;
+        }
+
+        var route = feature.Route.Model;
+        if (route.Rewrite is { } rewrite)
+        {
+            if (rewrite.Path is { } path)
+            {
+                context.Path = PathRewriter.Apply(context.Path.Value ?? "/", path, feature.MatchedBy?.Prefix);
+            }
+
+            if (rewrite.Hostname is { } hostname)
+            {
+                context.ProxyRequest.Headers.Host = hostname;
+            }
+        }
+
+        if (route.RequestHeaders is { } modifier)
+        {
+            foreach (var header in modifier.Set)
+            {
+                RequestTransform.RemoveHeader(context, header.Name);
+                RequestTransform.AddHeader(context, header.Name, header.Value);
+            }
+
+            foreach (var header in modifier.Add)
+            {
+                RequestTransform.AddHeader(context, header.Name, header.Value);
+            }
+
+            foreach (var name in modifier.Remove)
+            {
+                RequestTransform.RemoveHeader(context, name);
+            }
+        }
+
+        context.ProxyRequest.Options.Set(MeshRequestFeature.OptionsKey, feature);
+        return default;
+    }
+
+    private static ValueTask TransformResponse(ResponseTransformContext context)
+    {
+        if (context.ProxyResponse is null
+            || context.HttpContext.Features.Get<MeshRequestFeature>()?.Route.Model.ResponseHeaders is not HeaderModifier modifier)
+        {
+            return default;
+        }
+
+        var headers = context.HttpContext.Response.Headers;
+        foreach (var header in modifier.Set)
+        {
+            headers[header.Name] = header.Value;
+        }
+
+        foreach (var header in modifier.Add)
+        {
+            headers.Append(header.Name, header.Value);
+        }
+
+        foreach (var name in modifier.Remove)
+        {
+            headers.Remove(name);
+        }
+
+        return default;
+    }
+}

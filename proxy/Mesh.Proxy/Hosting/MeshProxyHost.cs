@@ -1,0 +1,170 @@
+using System.Net;
+using Mesh.Proxy.Configuration;
+using Mesh.Proxy.Hosting;
+using Mesh.Proxy.Management;
+using Mesh.Proxy.Routing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Proxy;
+
+/// <summary>How a <see cref="MeshProxyHost"/> listens and what it starts with.</summary>
+public sealed class MeshProxyHostOptions
+{
+    /// <summary>Listen addresses; port 0 picks a free port (see <see cref="MeshProxyHost.ListenEndPoints"/>). Each serves HTTP/1.1 and h2c.</summary>
+    public IReadOnlyList<IPEndPoint> Listen { get; init; } = [new(IPAddress.Loopback, 0)];
+
+    /// <summary>How to learn each connection's original destination. Required unless <see cref="ConfigureServices"/> registers one.</summary>
+    public IOriginalDestinationResolver? Resolver { get; init; }
+
+    /// <summary>The configuration to start with (validated like any update).</summary>
+    public IReadOnlyList<ProxyService> Services { get; init; } = [];
+
+    /// <summary>Process-wide proxy settings.</summary>
+    public Action<MeshProxyOptions>? Configure { get; init; }
+
+    /// <summary>The agent's logger factory; without it the proxy logs nowhere.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>Extra registrations (e.g. a <see cref="TimeProvider"/> or a resolver with dependencies).</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
+
+    /// <summary>How long stopping waits for requests in flight.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a new connection may stay silent before it is treated as HTTP/1.1.</summary>
+    public TimeSpan ProtocolDetectionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// The proxy as a self-contained server the agent (or a test) can start and stop: its own DI container, Kestrel on the
+/// given endpoints (HTTP/1.1 and h2c on each) and the pipeline of <see cref="MeshProxyServiceCollectionExtensions.UseMeshProxy"/>.
+/// </summary>
+public sealed class MeshProxyHost : IAsyncDisposable
+{
+    private readonly IHost _host;
+    private readonly CleartextListener[] _listeners;
+    private readonly IReadOnlyList<ProxyService> _initial;
+
+    private MeshProxyHost(IHost host, CleartextListener[] listeners, IReadOnlyList<ProxyService> initial)
+    {
+        _host = host;
+        _listeners = listeners;
+        _initial = initial;
+    }
+
+    /// <summary>The bound listen endpoints, in the order of <see cref="MeshProxyHostOptions.Listen"/> (after start).</summary>
+    public IReadOnlyList<IPEndPoint> ListenEndPoints =>
+        [.. _listeners.Select(l => l.Bound ?? throw new InvalidOperationException("The proxy has not started."))];
+
+    /// <summary>The configuration source: <see cref="MeshProxyConfigProvider.Update"/> replaces the services atomically.</summary>
+    public MeshProxyConfigProvider Config => _host.Services.GetRequiredService<MeshProxyConfigProvider>();
+
+    /// <summary>The proxy's services.</summary>
+    public IServiceProvider Services => _host.Services;
+
+    /// <summary>Builds a host without starting it.</summary>
+    public static MeshProxyHost Create(MeshProxyHostOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Listen.Count == 0)
+        {
+            throw new ArgumentException("At least one listen endpoint is needed.", nameof(options));
+        }
+
+        ProxyConfigValidator.ThrowIfInvalid(options.Services);
+        var listeners = options.Listen.Select(e => new CleartextListener(e, options.ProtocolDetectionTimeout)).ToArray();
+        var host = new HostBuilder()
+            .ConfigureServices(services =>
+            {
+                services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+                services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
+                if (options.LoggerFactory is { } loggerFactory)
+                {
+                    services.AddSingleton(loggerFactory);
+                }
+
+                services.AddMeshProxy(options.Configure);
+                if (options.Resolver is { } resolver)
+                {
+                    services.AddSingleton(resolver);
+                }
+
+                options.ConfigureServices?.Invoke(services);
+            })
+            .ConfigureWebHost(web =>
+            {
+                web.UseKestrel(kestrel =>
+                {
+                    kestrel.AddServerHeader = false;
+                    kestrel.Limits.MaxRequestBodySize = null;
+                    foreach (var listener in listeners)
+                    {
+                        kestrel.Listen(listener.Lane(HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
+                        kestrel.Listen(listener.Lane(HttpProtocols.Http2), o => o.Protocols = HttpProtocols.Http2);
+                    }
+                });
+                // After UseKestrel, so that Kestrel's socket transport is registered too and ours is asked first.
+                web.ConfigureServices(services => services.AddSingleton<IConnectionListenerFactory, CleartextListenerFactory>());
+                web.Configure(app => app.UseMeshProxy());
+            })
+            .Build();
+        return new MeshProxyHost(host, listeners, options.Services);
+    }
+
+    /// <summary>Builds and starts a host.</summary>
+    public static async Task<MeshProxyHost> StartAsync(MeshProxyHostOptions options, CancellationToken cancellationToken = default)
+    {
+        var host = Create(options);
+        try
+        {
+            await host.StartAsync(cancellationToken);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Applies the initial services and starts listening.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (_initial.Count > 0 && Config.Version == 0)
+        {
+            Config.Update(_initial);
+        }
+
+        await _host.StartAsync(cancellationToken);
+    }
+
+    /// <summary>Stops listening and waits (up to the shutdown timeout) for requests in flight.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => _host.StopAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _host.StopAsync();
+        }
+        finally
+        {
+            _host.Dispose();
+        }
+    }
+
+    /// <summary>The agent owns the process lifetime (signals, Ctrl+C); the proxy host only follows Start and Stop.</summary>
+    private sealed class EmbeddedHostLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,89 @@
+using Mesh.Proxy.Forwarding;
+using Mesh.Proxy.Management;
+using Mesh.Proxy.Policy;
+using Mesh.Proxy.Resilience;
+using Mesh.Proxy.Routing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Mesh.Proxy;
+
+/// <summary>Registers the proxy's services and its request pipeline.</summary>
+public static partial class MeshProxyServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the mesh proxy: YARP with <see cref="MeshProxyConfigProvider"/> as its config source, route matching scoped
+    /// to the original destination, per-route policies and resilience, and the rate limiter. The caller registers an
+    /// <see cref="IOriginalDestinationResolver"/>.
+    /// </summary>
+    public static IServiceCollection AddMeshProxy(this IServiceCollection services, Action<MeshProxyOptions>? configure = null)
+    {
+        var options = services.AddOptions<MeshProxyOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<RoutePipelineFactory>();
+        services.TryAddSingleton<ProxyConfigCompiler>();
+        services.TryAddSingleton(sp => new MeshProxyConfigProvider(
+            sp.GetRequiredService<ProxyConfigCompiler>(),
+            sp.GetRequiredService<ILogger<MeshProxyConfigProvider>>()));
+        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<MeshProxyConfigProvider>());
+        services.TryAddSingleton<MirrorSender>();
+
+        services.TryAddSingleton<RouteRateLimiter>();
+        services.AddRateLimiter(_ => { });
+        services.AddOptions<RateLimiterOptions>().Configure<RouteRateLimiter>((o, limiter) => limiter.Configure(o));
+
+        services.AddRouting();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, BackendEndpointSelectorPolicy>());
+        services.AddReverseProxy().AddTransforms<MeshTransformProvider>();
+        services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigChangeListener, ConfigChangeLogger>());
+        return services;
+    }
+
+    /// <summary>
+    /// The proxy's request pipeline, in order: original destination → route match, authorization and deny
+    /// (<c>MeshRoutingMiddleware</c>) → rate limit → fault injection, redirect, body buffering, mirror, weighted backend
+    /// (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP (power-of-two-choices load
+    /// balancing, transforms, forwarder with the resilience handler). Use it as the whole pipeline of the proxy's app.
+    /// </summary>
+    public static IApplicationBuilder UseMeshProxy(this IApplicationBuilder app)
+    {
+        if (app.ApplicationServices.GetService<IOriginalDestinationResolver>() is null)
+        {
+            throw new InvalidOperationException($"The mesh proxy needs an {nameof(IOriginalDestinationResolver)} service.");
+        }
+
+        var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Pipeline");
+        app.UseMiddleware<MeshRoutingMiddleware>();
+        app.UseRateLimiter();
+        app.UseMiddleware<RouteFiltersMiddleware>();
+        app.UseRouting();
+        app.UseEndpoints(endpoints => endpoints.MapReverseProxy(proxy => proxy.UseLoadBalancing()));
+        app.Run(context =>
+        {
+            // Only reachable when a backend chosen from a just-replaced config has no YARP route yet (or any more).
+            Log.BackendNotReady(logger, context.Features.Get<MeshRequestFeature>()?.Backend?.Name);
+            return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshHeaders.Error, "no-backend");
+        });
+        return app;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = EventIds.BackendNotReady, Level = LogLevel.Warning,
+            Message = "No YARP route for backend {Backend}; answering 503")]
+        public static partial void BackendNotReady(ILogger logger, string? backend);
+    }
+}

@@ -1,0 +1,102 @@
+using System.Net;
+using System.Runtime.ExceptionServices;
+using Mesh.Proxy.Routing;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Mesh.Proxy.Resilience;
+
+/// <summary>
+/// Runs each forwarded request through its route's Polly pipeline, inside the HttpMessageInvoker that YARP's forwarder
+/// uses for the cluster.
+/// </summary>
+/// <remarks>
+/// Resilience sits here, below <c>IHttpForwarder</c>, rather than around it: around it, a retry would have to run the
+/// forwarder again after it may already have started the client's response; here a try ends at the upstream's
+/// response headers, so a failed try is thrown away before anything reaches the client. YARP's request content streams
+/// the client's body and can be sent once; for replay the filters stage has buffered bodies up to the limit
+/// (<see cref="RequestBody"/>), and <see cref="ForwardingAttempts"/> sends those bytes on every try. Pipeline
+/// rejections become local answers: a timeout 504, an open circuit 503, each with <c>x-mesh-error</c>.
+/// </remarks>
+internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inner, ILogger logger) : DelegatingHandler(inner)
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (!request.Options.TryGetValue(MeshRequestFeature.OptionsKey, out var feature))
+        {
+            return await base.SendAsync(request, cancellationToken);
+        }
+
+        var route = feature.Route;
+        route.RetryBudget?.RecordRequest();
+        if (!route.HasResilience)
+        {
+            return await base.SendAsync(request, cancellationToken);
+        }
+
+        var attempts = new ForwardingAttempts(request, feature);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(ForwardingAttempts.Key, attempts);
+        try
+        {
+            var outcome = await route.Pipeline.ExecuteOutcomeAsync(
+                static async (context, state) =>
+                {
+                    var message = state.Attempts.Next();
+                    try
+                    {
+                        return Outcome.FromResult(await state.Handler.SendTryAsync(message, context.CancellationToken));
+                    }
+                    catch (Exception e)
+                    {
+                        return Outcome.FromException<HttpResponseMessage>(e);
+                    }
+                },
+                context,
+                (Handler: this, Attempts: attempts));
+
+            switch (outcome.Exception)
+            {
+                case null:
+                    return outcome.Result!;
+                case TimeoutRejectedException:
+                    Log.UpstreamTimedOut(logger, route.Id, attempts.Count);
+                    return LocalResponse(request, HttpStatusCode.GatewayTimeout, "timeout");
+                case BrokenCircuitException:
+                    Log.CircuitRejected(logger, route.Id);
+                    return LocalResponse(request, HttpStatusCode.ServiceUnavailable, "circuit-open");
+                default:
+                    // Connection errors and cancellations: YARP's forwarder reports them (502, or the client is gone).
+                    ExceptionDispatchInfo.Throw(outcome.Exception);
+                    return null!;
+            }
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private Task<HttpResponseMessage> SendTryAsync(HttpRequestMessage message, CancellationToken cancellationToken) =>
+        base.SendAsync(message, cancellationToken);
+
+    private static HttpResponseMessage LocalResponse(HttpRequestMessage request, HttpStatusCode status, string error)
+    {
+        var response = new HttpResponseMessage(status) { RequestMessage = request, Version = request.Version };
+        response.Headers.TryAddWithoutValidation(MeshHeaders.Error, error);
+        return response;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = EventIds.UpstreamTimedOut, Level = LogLevel.Information,
+            Message = "Route {RouteId}: timed out after {Attempts} tries; answering 504")]
+        public static partial void UpstreamTimedOut(ILogger logger, string routeId, int attempts);
+
+        [LoggerMessage(EventId = EventIds.CircuitRejected, Level = LogLevel.Debug,
+            Message = "Route {RouteId}: circuit open; answering 503 without calling the upstream")]
+        public static partial void CircuitRejected(ILogger logger, string routeId);
+    }
+}

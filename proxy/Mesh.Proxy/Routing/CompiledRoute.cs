@@ -1,0 +1,82 @@
+using Mesh.Proxy.Configuration;
+using Mesh.Proxy.Resilience;
+using Microsoft.AspNetCore.Http;
+using Polly;
+
+namespace Mesh.Proxy.Routing;
+
+/// <summary>
+/// A route prepared for one config version: matches compiled, backends resolved, and its resilience pipeline built. A
+/// request keeps the instance it matched until it completes, so an update never changes policy under a running request.
+/// </summary>
+internal sealed class CompiledRoute
+{
+    private int _mirrorCursor;
+
+    public required string Id { get; init; }
+
+    public required string ServiceName { get; init; }
+
+    public required ProxyRoute Model { get; init; }
+
+    /// <summary>The implicit catch-all route of a service whose default is allow.</summary>
+    public bool IsDefault { get; init; }
+
+    public required CompiledMatch[] Matches { get; init; }
+
+    public AuthorizationRule? Authorization { get; init; }
+
+    public required WeightedBackendSelector Backends { get; init; }
+
+    public required ResiliencePipeline<HttpResponseMessage> Pipeline { get; init; }
+
+    public RetryBudgetTracker? RetryBudget { get; init; }
+
+    public BackendService? MirrorTarget { get; init; }
+
+    public bool HasResilience => !ReferenceEquals(Pipeline, ResiliencePipeline<HttpResponseMessage>.Empty);
+
+    public bool TryMatch(HttpRequest request, out CompiledMatch? matchedBy)
+    {
+        matchedBy = null;
+        if (Matches.Length == 0)
+        {
+            return true;
+        }
+
+        foreach (var match in Matches)
+        {
+            if (match.IsMatch(request))
+            {
+                matchedBy = match;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether the retry policy may resend a request with this method (if its body can be replayed).</summary>
+    public bool RetriesMethod(string method) =>
+        Model.Retry is { Attempts: > 0 } retry && (retry.RetryNonIdempotent || IsIdempotent(method));
+
+    /// <summary>Whether the body must be buffered: for retries, or to send it to the mirror too.</summary>
+    public bool NeedsReplayableBody(string method) => RetriesMethod(method) || Model.Mirror is not null;
+
+    public System.Net.IPEndPoint? NextMirrorEndpoint()
+    {
+        var endpoints = MirrorTarget?.Endpoints;
+        if (endpoints is not { Length: > 0 })
+        {
+            return null;
+        }
+
+        var index = (uint)Interlocked.Increment(ref _mirrorCursor) % (uint)endpoints.Length;
+        return endpoints[index];
+    }
+
+    // RFC 9110 §9.2.2.
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
+        || HttpMethods.IsTrace(method) || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
+}

@@ -1,0 +1,25 @@
+using System.Collections.Frozen;
+using System.Net;
+using Mesh.Proxy.Configuration;
+
+namespace Mesh.Proxy.Routing;
+
+/// <summary>
+/// Everything the request path needs from one config version, immutable once built. It is swapped as a whole by
+/// <see cref="Management.MeshProxyConfigProvider"/>; a request reads it once, at its start.
+/// </summary>
+internal sealed class ProxySnapshot
+{
+    public required long Version { get; init; }
+
+    public required IReadOnlyList<ProxyService> Services { get; init; }
+
+    public required FrozenDictionary<IPEndPoint, CompiledService> ByAddress { get; init; }
+
+    public required FrozenDictionary<string, BackendService> Backends { get; init; }
+
+    public required SourceIdentifier Sources { get; init; }
+
+    public bool TryGetService(IPEndPoint destination, out CompiledService service) =>
+        ByAddress.TryGetValue(Addresses.Normalize(destination), out service!);
+}
