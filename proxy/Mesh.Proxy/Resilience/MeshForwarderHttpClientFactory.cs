@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -17,6 +19,29 @@ internal sealed class MeshForwarderHttpClientFactory(
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = options.Value.UpstreamConnectTimeout;
+        var mark = options.Value.UpstreamSocketMark;
+        if (mark != 0)
+        {
+            handler.ConnectCallback = (connection, cancellation) => ConnectMarkedAsync(connection.DnsEndPoint, mark, cancellation);
+        }
+    }
+
+    private static async ValueTask<Stream> ConnectMarkedAsync(DnsEndPoint endpoint, uint mark, CancellationToken cancellation)
+    {
+        const int solSocket = 1;
+        const int soMark = 36;
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.SetRawSocketOption(solSocket, soMark, BitConverter.GetBytes(mark));
+            await socket.ConnectAsync(endpoint, cancellation);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>

@@ -1,0 +1,59 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+
+namespace Mesh.Proxy.Routing;
+
+/// <summary>
+/// Asks the kernel with getsockopt(SO_ORIGINAL_DST), the interface a proxy behind an iptables REDIRECT
+/// uses; Mesh's redirector answers it for connections it diverted. The proxy needs no BPF knowledge.
+/// The answer is cached per connection, since every request on it has the same one.
+/// </summary>
+public sealed class SocketOriginalDestinationResolver : IOriginalDestinationResolver
+{
+    private const int SolIp = 0;
+    private const int SolIpv6 = 41;
+    private const int SoOriginalDst = 80;
+    private static readonly object CacheKey = new();
+
+    /// <inheritdoc />
+    public IPEndPoint? Resolve(HttpContext context)
+    {
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items is not null && items.TryGetValue(CacheKey, out var cached))
+        {
+            return (IPEndPoint?)cached;
+        }
+        var socket = context.Features.Get<IConnectionSocketFeature>()?.Socket;
+        var destination = socket is null ? null : Read(socket);
+        if (items is not null)
+        {
+            items[CacheKey] = destination;
+        }
+        return destination;
+    }
+
+    /// <summary>The destination the client dialled before its connect() was diverted, or null when the socket was not diverted.</summary>
+    public static IPEndPoint? Read(Socket accepted)
+    {
+        try
+        {
+            if (accepted.AddressFamily == AddressFamily.InterNetwork)
+            {
+                Span<byte> address = stackalloc byte[16]; // struct sockaddr_in
+                accepted.GetRawSocketOption(SolIp, SoOriginalDst, address);
+                return new IPEndPoint(new IPAddress(address.Slice(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(address[2..]));
+            }
+            Span<byte> address6 = stackalloc byte[28]; // struct sockaddr_in6
+            accepted.GetRawSocketOption(SolIpv6, SoOriginalDst, address6);
+            var original = new IPAddress(address6.Slice(8, 16));
+            return new IPEndPoint(original.IsIPv4MappedToIPv6 ? original.MapToIPv4() : original, BinaryPrimitives.ReadUInt16BigEndian(address6[2..]));
+        }
+        catch (SocketException)
+        {
+            return null; // not diverted: the kernel has no original destination for this socket
+        }
+    }
+}
