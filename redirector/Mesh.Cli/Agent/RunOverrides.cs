@@ -1,4 +1,14 @@
+using Mesh.Config;
+
 namespace Mesh.Cli.Agent;
 
 /// <summary>`mesh run` flags that take precedence over the config file; null means "as the config says".</summary>
-internal sealed record RunOverrides(string? CgroupPath, string? PinDirectory, bool NoSplice, string? ObjectDirectory);
+internal sealed record RunOverrides(string? CgroupPath, string? PinDirectory, bool NoSplice, string? ObjectDirectory, int ProxyPort)
+{
+    /// <summary>The node proxy's port when none is given: where diverted connections land.</summary>
+    public const int DefaultProxyPort = 15001;
+
+    public string? CgroupFor(MeshConfig config) => CgroupPath ?? config.Agent.Cgroup;
+
+    public string PinDirectoryFor(MeshConfig config) => PinDirectory ?? config.Agent.BpfPinDir;
+}

@@ -16,30 +16,30 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
 {
     private readonly AgentConfig _config;
     private readonly RunOverrides _overrides;
-    private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<SpliceAgent> _logger;
-    private LibBpfLog? _libBpfLog;
+    private readonly LibBpfLog _libBpfLog;
     private SpliceDatapath? _datapath;
     private DateTimeOffset _startedAt;
 
-    public SpliceAgent(AgentConfig config, RunOverrides overrides, ILoggerFactory loggerFactory)
+    public SpliceAgent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, IHostApplicationLifetime lifetime, ILogger<SpliceAgent> logger)
     {
         _config = config;
         _overrides = overrides;
-        _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger<SpliceAgent>();
+        _libBpfLog = libBpfLog;
+        _logger = logger;
+        // The state file tells `mesh status` (and scripts waiting for the agent) that it is ready,
+        // so it is written once every part of the agent has started, not just the splice.
+        lifetime.ApplicationStarted.Register(() => WriteState(_datapath!.Options.Enabled));
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _startedAt = DateTimeOffset.UtcNow;
         var options = SpliceOptionsFor(_config.Initial);
-        _libBpfLog = LibBpfLog.Install(_loggerFactory.CreateLogger("libbpf"));
         _datapath = SpliceDatapath.Attach(options, _libBpfLog, _logger);
         RefreshNodeAddresses();
         NetworkChange.NetworkAddressChanged += OnNetworkAddressChanged;
         _config.Changed += OnConfigChanged;
-        WriteState(options.Enabled);
         return Task.CompletedTask;
     }
 
@@ -59,14 +59,12 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
             _datapath.Dispose();
             _datapath = null;
         }
-        _libBpfLog?.Dispose();
-        _libBpfLog = null;
     }
 
     private SpliceOptions SpliceOptionsFor(MeshConfig config) => new()
     {
-        CgroupPath = _overrides.CgroupPath ?? config.Agent.Cgroup,
-        PinDirectory = _overrides.PinDirectory ?? config.Agent.BpfPinDir,
+        CgroupPath = _overrides.CgroupFor(config),
+        PinDirectory = _overrides.PinDirectoryFor(config),
         Enabled = config.Splice && !_overrides.NoSplice,
         ObjectDirectory = _overrides.ObjectDirectory,
     };

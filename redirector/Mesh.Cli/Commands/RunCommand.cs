@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Mesh.Cli.Agent;
+using Mesh.Cli.Agent.L7;
+using Mesh.Proxy.Configuration;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,12 +19,24 @@ internal static class RunCommand
         var cgroup = new Option<string?>("--cgroup") { Description = "cgroup v2 directory whose sockets are spliced (default: agent.cgroup, else the cgroup v2 root)" };
         var pinDirectory = new Option<string?>("--pin-dir") { Description = "bpffs directory for the pinned maps (default: agent.bpfPinDir, else /sys/fs/bpf/mesh)" };
         var noSplice = new Option<bool>("--no-splice") { Description = "keep every connection on TCP whatever the config says (the splice is an accelerator, never needed)" };
+        var proxyPort = new Option<int>("--proxy-port")
+        {
+            Description = "port of the node proxy on 127.0.0.1 and [::1], where connections to services with HTTP policy are diverted",
+            DefaultValueFactory = _ => RunOverrides.DefaultProxyPort,
+        };
+        proxyPort.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 65535)
+            {
+                result.AddError("--proxy-port must be between 1 and 65535");
+            }
+        });
         var bpfDirectory = new Option<DirectoryInfo?>("--bpf-dir") { Description = "load *.bpf.o from this directory instead of the built-in objects", Hidden = true };
         var verbose = CommonOptions.Verbose();
-        var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, bpfDirectory, verbose };
+        var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, proxyPort, bpfDirectory, verbose };
         command.SetAction((result, cancellation) =>
         {
-            var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName);
+            var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName, result.GetValue(proxyPort));
             return RunAsync(result.GetValue(config), overrides, result.GetValue(verbose), cancellation);
         });
         return command;
@@ -47,13 +61,25 @@ internal static class RunCommand
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Services.AddSingleton(overrides);
         builder.Services.AddSingleton(services => AgentConfig.Open(configFile, services.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(services => LibBpfLog.Install(services.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
+        builder.Services.AddSingleton<ProxyModelMapper>();
         builder.Services.AddSingleton<SpliceAgent>();
+        builder.Services.AddSingleton<L7Agent>();
+        // Started in this order and stopped in reverse: the L7 path goes first on shutdown.
         builder.Services.AddHostedService(services => services.GetRequiredService<SpliceAgent>());
+        builder.Services.AddHostedService(services => services.GetRequiredService<L7Agent>());
 
-        using var host = builder.Build();
+        var host = builder.Build();
+        // Disposed asynchronously: the L7 path's proxy host only has an asynchronous dispose.
+        await using var hostDisposal = (IAsyncDisposable)host;
         try
         {
             await host.StartAsync(cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGINT or SIGTERM while starting: what did start is torn down when the host is disposed.
+            return 0;
         }
         catch (InvalidConfigException error)
         {
@@ -69,7 +95,7 @@ internal static class RunCommand
             await File.WriteAllTextAsync(logFile, error.LibBpfLog, CancellationToken.None);
             return CliError.Report($"{error.Message}; the verifier log is in {logFile} (or run with --verbose)");
         }
-        catch (Exception error) when (error is BpfException or IOException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception error) when (error is BpfException or ProxyConfigException or IOException or InvalidOperationException or UnauthorizedAccessException)
         {
             return CliError.Report(error.Message);
         }

@@ -20,6 +20,37 @@ public static class Cgroup
         throw new InvalidOperationException("no cgroup v2 file system is mounted (looked in /proc/mounts); mount one with: mount -t cgroup2 none /sys/fs/cgroup");
     }
 
+    /// <summary>The cgroup v2 directory process <paramref name="pid"/> belongs to.</summary>
+    public static string Of(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/cgroup"))
+        {
+            if (line.StartsWith("0::", StringComparison.Ordinal))
+            {
+                return Path.Combine(FindV2Root(), line[3..].TrimStart('/'));
+            }
+        }
+        throw new InvalidOperationException($"process {pid} is in no cgroup v2 (no 0:: line in /proc/{pid}/cgroup)");
+    }
+
+    /// <summary>
+    /// Moves this process into <paramref name="path"/> unless it already is there or below. Programs
+    /// attached to a cgroup run for sockets made by its processes, so the node proxy must live inside
+    /// the cgroup it serves for its accepted sockets to be covered.
+    /// </summary>
+    /// <returns>True when the process was moved.</returns>
+    public static bool JoinUnlessWithin(string path)
+    {
+        var current = Path.TrimEndingDirectorySeparator(Of(Environment.ProcessId)) + "/";
+        var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)) + "/";
+        if (current.StartsWith(target, StringComparison.Ordinal))
+        {
+            return false;
+        }
+        File.WriteAllText(Path.Combine(target, "cgroup.procs"), Environment.ProcessId.ToString());
+        return true;
+    }
+
     /// <summary>Opens a cgroup v2 directory for bpf attach; the error names the path when it is wrong.</summary>
     internal static FileDescriptorHandle Open(string path)
     {

@@ -26,7 +26,7 @@ public sealed class ChildCgroup : IDisposable
     /// <summary>Moves a whole process (all its threads) in; sockets it creates from now on belong to this cgroup.</summary>
     public void Enter(int pid)
     {
-        _moved.Add((pid, CurrentCgroupOf(pid)));
+        _moved.Add((pid, Cgroup.Of(pid)));
         File.WriteAllText(System.IO.Path.Combine(Path, "cgroup.procs"), pid.ToString());
     }
 
@@ -67,17 +67,5 @@ public sealed class ChildCgroup : IDisposable
         {
             // The process exited meanwhile (ESRCH): there is nothing left to move.
         }
-    }
-
-    private static string CurrentCgroupOf(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/cgroup"))
-        {
-            if (line.StartsWith("0::", StringComparison.Ordinal))
-            {
-                return System.IO.Path.Combine(Cgroup.FindV2Root(), line[3..].TrimStart('/'));
-            }
-        }
-        return Cgroup.FindV2Root();
     }
 }

@@ -21,7 +21,7 @@ public sealed class AgentProcessTests
 
         await first.KillHardAsync();
 
-        foreach (var name in MapNames.Splice)
+        foreach (var name in MapNames.All)
         {
             Assert.True(File.Exists(Path.Combine(sandbox.PinDirectory, name)), $"pin {name} is gone after kill -9; it must stay so spliced connections keep flowing");
         }
@@ -32,9 +32,11 @@ public sealed class AgentProcessTests
         var second = await sandbox.StartAgentAsync();
 
         Assert.Equal(maps, await sandbox.PinnedMapIdsAsync());
-        var attached = await BpfTool.CgroupProgramsAsync(sandbox.CgroupPath);
-        Assert.True(attached.Count == 1 && attached[0].EndsWith(SpliceDatapath.SockOpsProgram, StringComparison.Ordinal),
-            $"after the restart the cgroup must carry exactly one {SpliceDatapath.SockOpsProgram}: {string.Join(", ", attached)}");
+        var attached = (await BpfTool.CgroupProgramsAsync(sandbox.CgroupPath)).Select(program => program.Split(' ').Last()).Order().ToList();
+        string[] expected = [SpliceDatapath.SockOpsProgram, DivertDatapath.Connect4Program, DivertDatapath.Connect6Program, DivertDatapath.EstablishedProgram,
+            DivertDatapath.OriginalDstProgram, DivertDatapath.GetPeerName4Program, DivertDatapath.GetPeerName6Program];
+        Assert.True(attached.SequenceEqual(expected.Order()),
+            $"after the restart the cgroup must carry each of Mesh's programs exactly once: {string.Join(", ", attached)}");
         var before = await sandbox.BytesRedirectedFromStatusAsync();
         sandbox.EnterCgroup();
         using (var pair = await LoopbackPair.ConnectAsync())

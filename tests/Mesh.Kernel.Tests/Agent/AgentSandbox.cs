@@ -109,7 +109,7 @@ public sealed class AgentSandbox : IDisposable
     public async Task<IReadOnlyDictionary<string, int>> PinnedMapIdsAsync()
     {
         var ids = new Dictionary<string, int>();
-        foreach (var name in MapNames.Splice)
+        foreach (var name in MapNames.All)
         {
             ids[name] = await BpfTool.PinnedMapIdAsync(Path.Combine(PinDirectory, name));
         }

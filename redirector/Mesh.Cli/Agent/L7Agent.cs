@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Sockets;
+using Mesh.Cli.Agent.L7;
+using Mesh.Config;
+using Mesh.Proxy;
+using Mesh.Proxy.Configuration;
+using Mesh.Proxy.Routing;
+using Mesh.Redirector;
+using Mesh.Redirector.Interop;
+using Mesh.Redirector.Programs;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Cli.Agent;
+
+/// <summary>
+/// The L7 path: hosts the node proxy and diverts, in the kernel, connections to services whose
+/// config carries HTTP policy to it. A config edit updates the proxy's routes and the diverted
+/// set in place; an edit the proxy refuses leaves both as they were.
+/// </summary>
+internal sealed class L7Agent : IHostedService, IAsyncDisposable
+{
+    private readonly AgentConfig _config;
+    private readonly RunOverrides _overrides;
+    private readonly LibBpfLog _libBpfLog;
+    private readonly ProxyModelMapper _mapper;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger<L7Agent> _logger;
+    private MeshProxyHost? _proxy;
+    private DivertDatapath? _divert;
+
+    public L7Agent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, ILoggerFactory loggerFactory)
+    {
+        _config = config;
+        _overrides = overrides;
+        _libBpfLog = libBpfLog;
+        _mapper = mapper;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<L7Agent>();
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var divertOptions = new DivertOptions
+        {
+            CgroupPath = _overrides.CgroupFor(_config.Initial),
+            PinDirectory = _overrides.PinDirectoryFor(_config.Initial),
+            ProxyIpv4 = new IPEndPoint(IPAddress.Loopback, _overrides.ProxyPort),
+            ProxyIpv6 = Socket.OSSupportsIPv6 ? IPAddress.IPv6Loopback : null,
+            ObjectDirectory = _overrides.ObjectDirectory,
+        };
+        var cgroup = divertOptions.CgroupPath ?? Cgroup.FindV2Root();
+        if (Cgroup.JoinUnlessWithin(cgroup))
+        {
+            _logger.LogInformation("Joined cgroup {Cgroup}: the node proxy's sockets must be in the cgroup whose connections it receives", cgroup);
+        }
+        var mapping = Map(_config.Initial);
+        IPEndPoint[] listen = divertOptions.ProxyIpv6 is { } ipv6
+            ? [divertOptions.ProxyIpv4, new IPEndPoint(ipv6, _overrides.ProxyPort)]
+            : [divertOptions.ProxyIpv4];
+        _proxy = await MeshProxyHost.StartAsync(new MeshProxyHostOptions
+        {
+            Listen = listen,
+            Resolver = new SocketOriginalDestinationResolver(),
+            Services = mapping.Services,
+            LoggerFactory = _loggerFactory,
+            Configure = proxy => proxy.UpstreamSocketMark = divertOptions.ProxyMark,
+        }, cancellationToken);
+        // Divert only once the proxy listens: a diverted connection must find it there.
+        _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
+        _divert.SetServices(_mapper.DivertedServices(_config.Initial));
+        _config.Changed += OnConfigChanged;
+        _logger.LogInformation("Node proxy listening on {Listen}; {Count} service(s) with HTTP policy", string.Join(", ", listen.AsEnumerable()), mapping.Services.Count);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _config.Changed -= OnConfigChanged;
+        // Stop diverting first, then let the proxy finish the requests it has.
+        _divert?.Dispose();
+        _divert = null;
+        if (_proxy is not null)
+        {
+            await _proxy.StopAsync(cancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _divert?.Dispose();
+        if (_proxy is not null)
+        {
+            await _proxy.DisposeAsync();
+        }
+    }
+
+    private ProxyMapping Map(MeshConfig config)
+    {
+        var mapping = _mapper.Map(config);
+        foreach (var warning in mapping.Warnings)
+        {
+            _logger.LogWarning("{Warning}", warning);
+        }
+        return mapping;
+    }
+
+    private void OnConfigChanged(object? sender, MeshConfig config)
+    {
+        // Runs on the watcher's thread, where an escaping exception would end the process.
+        try
+        {
+            if (_proxy is null || _divert is null)
+            {
+                return;
+            }
+            _proxy.Config.Update(Map(config).Services);
+            _divert.SetServices(_mapper.DivertedServices(config));
+        }
+        catch (ProxyConfigException error)
+        {
+            _logger.LogError("The proxy refused the reloaded config; the previous routes stay in effect: {Error}", error.Message);
+        }
+        catch (Exception error)
+        {
+            _logger.LogError(error, "Applying the reloaded config to the L7 path failed; the previous routes stay in effect");
+        }
+    }
+}
