@@ -30,6 +30,13 @@ public sealed class LoopbackPair : IDisposable
         return listener;
     }
 
+    /// <summary>A port free on 127.0.0.1 right now (bound, then released).</summary>
+    public static int FreePort()
+    {
+        using var probe = Listen(IPAddress.Loopback);
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
     public static async Task<LoopbackPair> ConnectAsync(Socket listener, IPEndPoint? clientBinding = null)
     {
         var endpoint = (IPEndPoint)listener.LocalEndPoint!;

@@ -81,7 +81,7 @@ public sealed class L7Node : IAsyncLifetime
                 port: 8080
                 endpoints: [{{shopV2}}]
             """);
-        await Sandbox.StartAgentAsync("--config", _configFile, "--proxy-port", FreePort().ToString());
+        await Sandbox.StartAgentAsync("--config", _configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
         Sandbox.EnterCgroup();
         // Started inside the cgroup, so that the server side of a direct call is registered for the splice too.
         Plain = await StartUpstreamAsync("plain");
@@ -132,9 +132,4 @@ public sealed class L7Node : IAsyncLifetime
         return new IPEndPoint(IPAddress.Loopback, new Uri(app.Urls.First()).Port);
     }
 
-    private static int FreePort()
-    {
-        using var probe = LoopbackPair.Listen(IPAddress.Loopback);
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 }

@@ -33,8 +33,8 @@ public sealed class SpliceRuleTests
     {
         using var cgroup = SplicedCgroup.Create();
         using var netns = TestNetworkNamespace.Create();
-        var serverPort = FreePort();
-        var clientPort = FreePort();
+        var serverPort = LoopbackPair.FreePort();
+        var clientPort = LoopbackPair.FreePort();
         var before = cgroup.Counters();
 
         var inNamespace = netns.StartPython(SameTupleClient, serverPort.ToString(), clientPort.ToString(), "from-namespace");
@@ -218,9 +218,4 @@ public sealed class SpliceRuleTests
         return true;
     }
 
-    private static int FreePort()
-    {
-        using var probe = LoopbackPair.Listen(IPAddress.Loopback);
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 }
