@@ -195,6 +195,7 @@ public class ServicesBindingTests
 
         Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.10"), 8080), Assert.Single(service.Endpoints));
         Assert.Equal(FailMode.Closed, service.FailMode);
+        Assert.Equal(UpstreamProtocol.Http1, service.Protocol);
         Assert.Equal(RouteAction.Allow, service.Default);
         Assert.Null(service.Source);
         Assert.Empty(service.Rules);

@@ -10,6 +10,7 @@ internal sealed class ServiceBinder
     public static readonly IPAddress NoAddress = IPAddress.Any;
 
     private static readonly (string, FailMode)[] FailModes = [("closed", FailMode.Closed), ("open", FailMode.Open)];
+    private static readonly (string, UpstreamProtocol)[] Protocols = [("http1", UpstreamProtocol.Http1), ("h2c", UpstreamProtocol.H2c)];
     private static readonly (string, RouteAction)[] Defaults = [("allow", RouteAction.Allow), ("deny", RouteAction.Deny)];
 
     private readonly MappingBinder<Draft> _service;
@@ -33,6 +34,8 @@ internal sealed class ServiceBinder
                     (endpoint, first) => $"the endpoint {endpoint} is already listed at line {first.Node.Line}; list each once", errors);
                 return d.With(s => s with { Endpoints = d.Endpoints.Values() });
             }),
+            new("protocol", (d, value, path, errors) =>
+                d.With(s => ScalarValues.ReadWord(value, path, Protocols, errors) is { } protocol ? s with { Protocol = protocol } : s)),
             new("failMode", (d, value, path, errors) =>
                 d.With(s => ScalarValues.ReadWord(value, path, FailModes, errors) is { } mode ? s with { FailMode = mode } : s)),
             new("default", (d, value, path, errors) =>

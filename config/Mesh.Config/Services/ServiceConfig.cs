@@ -27,6 +27,9 @@ public sealed record ServiceConfig
     /// </summary>
     public ValueList<IPEndPoint> Endpoints { get; init; } = [];
 
+    /// <summary>The HTTP version the endpoints speak: HTTP/1.1, or HTTP/2 over cleartext with prior knowledge (h2c).</summary>
+    public UpstreamProtocol Protocol { get; init; } = UpstreamProtocol.Http1;
+
     /// <summary>What happens to this service's connections while the node proxy is down.</summary>
     public FailMode FailMode { get; init; } = FailMode.Closed;
 
@@ -44,6 +47,16 @@ public sealed record ServiceConfig
     /// unmatched requests. Without HTTP policy the proxy would only pass requests through.
     /// </summary>
     public bool HasHttpPolicy => Rules.Count > 0 || Default == RouteAction.Deny;
+}
+
+/// <summary>The HTTP version a service's endpoints speak.</summary>
+public enum UpstreamProtocol
+{
+    /// <summary>HTTP/1.1. The default.</summary>
+    Http1,
+
+    /// <summary>HTTP/2 over cleartext, with prior knowledge (no upgrade), as gRPC servers speak it.</summary>
+    H2c,
 }
 
 /// <summary>What happens to connections of a service with HTTP policy while the node proxy is down.</summary>

@@ -70,8 +70,7 @@ internal sealed partial class ProxyModelMapper
         Name = service.Name,
         Address = service.EndPoint,
         Endpoints = [.. service.Endpoints],
-        // The config has no protocol setting: every service speaks HTTP/1.1 (the proxy's h2c has no config spelling).
-        Protocol = UpstreamProtocol.Http1,
+        Protocol = service.Protocol == Cfg.UpstreamProtocol.H2c ? UpstreamProtocol.H2c : UpstreamProtocol.Http1,
         // source.cgroup has no counterpart: the proxy recognises clients by address only (WarnUnrecognisedSources).
         SourceCidrs = sources.Contains(service.Name) && service.Source is { } source ? [.. source.Cidrs] : [],
     };

@@ -9,6 +9,17 @@ namespace Mesh.Cli.Tests.Agent.L7;
 /// <summary>Services, rules, matches and filters: what the proxy gets for each, and what it does not get.</summary>
 public class ProxyModelMapperTests
 {
+    [Theory]
+    [InlineData("", UpstreamProtocol.Http1)]
+    [InlineData("    protocol: http1\n", UpstreamProtocol.Http1)]
+    [InlineData("    protocol: h2c\n", UpstreamProtocol.H2c)]
+    public void Map_ServiceProtocol_ReachesProxy(string protocolLine, UpstreamProtocol expected)
+    {
+        var mapping = Map("services:\n  - name: grpc\n    address: 127.0.0.10\n    port: 8080\n" + protocolLine + "    default: deny\n");
+
+        Assert.Equal(expected, Assert.Single(mapping.Services).Protocol);
+    }
+
     [Fact]
     public void Map_PolicedService_MapsAddressEndpointsAndDefault()
     {
