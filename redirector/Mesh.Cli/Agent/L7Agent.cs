@@ -70,7 +70,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
         _divert.SetServices(_mapper.DivertedServices(_config.Initial));
         _config.Changed += OnConfigChanged;
-        _logger.LogInformation("Node proxy listening on {Listen}; {Count} service(s) with HTTP policy", string.Join(", ", listen.AsEnumerable()), mapping.Services.Count);
+        _logger.LogInformation("Node proxy listening on {Listen}, with routes for {Count} service(s)", string.Join(", ", listen.AsEnumerable()), mapping.Services.Count);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

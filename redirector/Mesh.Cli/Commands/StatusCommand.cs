@@ -27,12 +27,25 @@ internal static class StatusCommand
         {
             using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceCounters));
             using var sockets = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceSockets));
-            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count));
+            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count, ReadDivert(pinDirectory)));
             return 0;
         }
         catch (BpfException error)
         {
             return CliError.Report(error.Message);
         }
+    }
+
+    /// <summary>The L7 diversion's counters, or null when the agent runs without it.</summary>
+    private static DivertStatus? ReadDivert(string pinDirectory)
+    {
+        var countersPin = Path.Combine(pinDirectory, MapNames.DivertCounters);
+        if (!File.Exists(countersPin))
+        {
+            return null;
+        }
+        using var counters = BpfMap.OpenPinned(countersPin);
+        using var services = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.L7Services));
+        return new DivertStatus(services.Keys<ServiceKey>().Count, DivertCounterReader.Read(counters));
     }
 }

@@ -8,7 +8,7 @@ namespace Mesh.Cli.Commands;
 /// <summary>Renders `mesh status` as aligned tables.</summary>
 internal static class StatusReport
 {
-    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets)
+    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets, DivertStatus? divert = null)
     {
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
@@ -18,6 +18,13 @@ internal static class StatusReport
         [
             [SpliceDatapath.SockOpsProgram, "sock_ops", $"cgroup {state.Cgroup}"],
             [SpliceDatapath.RedirectProgram, "sk_msg", $"sockhash {Path.Combine(state.PinDirectory, MapNames.SpliceSockets)}"],
+            .. divert is null ? Array.Empty<string[]>() :
+            [
+                [$"{DivertDatapath.Connect4Program}/6", "cgroup/connect4, connect6", $"cgroup {state.Cgroup}"],
+                [DivertDatapath.EstablishedProgram, "sock_ops", $"cgroup {state.Cgroup}"],
+                [DivertDatapath.OriginalDstProgram, "cgroup/getsockopt", $"cgroup {state.Cgroup}"],
+                [$"{DivertDatapath.GetPeerName4Program}/6", "cgroup/getpeername4, getpeername6", $"cgroup {state.Cgroup}"],
+            ],
         ]);
         text.AppendLine();
         AppendTable(text, ["COUNTER", "VALUE"],
@@ -30,6 +37,17 @@ internal static class StatusReport
             ["messages passed to TCP", counters.MessagesPassed.ToString("N0")],
             ["bytes passed to TCP", counters.BytesPassed.ToString("N0")],
         ]);
+        if (divert is not null)
+        {
+            text.AppendLine();
+            AppendTable(text, ["L7 DIVERSION", "VALUE"],
+            [
+                ["services with HTTP policy", divert.Services.ToString("N0")],
+                ["connections diverted", divert.Counters.Connections.ToString("N0")],
+                ["original destinations answered", divert.Counters.OriginalDstAnswered.ToString("N0")],
+                ["proxy upstream connections exempt", divert.Counters.ProxyConnectionsSkipped.ToString("N0")],
+            ]);
+        }
         return text.ToString();
     }
 
@@ -45,3 +63,6 @@ internal static class StatusReport
         }
     }
 }
+
+/// <summary>What `mesh status` shows of the L7 diversion.</summary>
+internal sealed record DivertStatus(int Services, DivertCounterSnapshot Counters);

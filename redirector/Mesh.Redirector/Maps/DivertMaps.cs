@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.InteropServices;
+using Mesh.Redirector.Interop;
 
 namespace Mesh.Redirector.Maps;
 
@@ -53,6 +54,21 @@ public enum DivertCounter : uint
     OriginalDstAnswered = 2,
     OriginalDstMissed = 3,
     ProxyConnectionsSkipped = 4,
+}
+
+/// <summary>Reads the per-CPU divert_counters array into one snapshot.</summary>
+public static class DivertCounterReader
+{
+    public static DivertCounterSnapshot Read(BpfMap counters)
+    {
+        ulong Sum(DivertCounter counter) => counters.SumPerCpu((uint)counter);
+        return new DivertCounterSnapshot(
+            Connections: Sum(DivertCounter.Connections),
+            Established: Sum(DivertCounter.Established),
+            OriginalDstAnswered: Sum(DivertCounter.OriginalDstAnswered),
+            OriginalDstMissed: Sum(DivertCounter.OriginalDstMissed),
+            ProxyConnectionsSkipped: Sum(DivertCounter.ProxyConnectionsSkipped));
+    }
 }
 
 /// <summary>The divert counters summed over all CPUs at one moment.</summary>

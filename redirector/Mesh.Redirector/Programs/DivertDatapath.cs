@@ -86,16 +86,7 @@ public sealed class DivertDatapath : IDisposable
         _logger.LogInformation("{Count} service(s) diverted to the node proxy", wanted.Count);
     }
 
-    public DivertCounterSnapshot ReadCounters()
-    {
-        ulong Sum(DivertCounter counter) => _counters.SumPerCpu((uint)counter);
-        return new DivertCounterSnapshot(
-            Connections: Sum(DivertCounter.Connections),
-            Established: Sum(DivertCounter.Established),
-            OriginalDstAnswered: Sum(DivertCounter.OriginalDstAnswered),
-            OriginalDstMissed: Sum(DivertCounter.OriginalDstMissed),
-            ProxyConnectionsSkipped: Sum(DivertCounter.ProxyConnectionsSkipped));
-    }
+    public DivertCounterSnapshot ReadCounters() => DivertCounterReader.Read(_counters);
 
     public void Dispose()
     {
