@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Mesh.Kernel.Tests.Infrastructure;
+using Mesh.Proxy.Routing;
 
 namespace Mesh.Kernel.Tests.Divert;
 
@@ -26,7 +27,7 @@ public sealed class DivertTests
         await client.ConnectAsync(service);
         using var accepted = await proxy.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(5));
 
-        Assert.Equal(service, OriginalDestination.Read(accepted));
+        Assert.Equal(service, SocketOriginalDestinationResolver.Read(accepted));
         // The client still believes it talks to the service; bytes flow both ways through the proxy socket.
         Assert.Equal(service, client.RemoteEndPoint);
         await SocketStreams.AssertDeliveredAsync(client, accepted, SocketStreams.RandomBytes(64 * 1024));
@@ -47,7 +48,7 @@ public sealed class DivertTests
         using var pair = await LoopbackPair.ConnectAsync();
         await SocketStreams.AssertDeliveredAsync(pair.Client, pair.Server, SocketStreams.RandomBytes(64 * 1024));
 
-        Assert.Null(OriginalDestination.Read(pair.Server));
+        Assert.Null(SocketOriginalDestinationResolver.Read(pair.Server));
         Assert.Equal(0UL, divert.ReadCounters().Connections);
         Assert.True(cgroup.Counters().BytesRedirected - before.BytesRedirected >= 64 * 1024);
     }
@@ -84,7 +85,7 @@ public sealed class DivertTests
         await client.ConnectAsync(new IPEndPoint(ServiceAddress.MapToIPv6(), service.Port));
         using var accepted = await proxy.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(5));
 
-        Assert.Equal(service, OriginalDestination.Read(accepted));
+        Assert.Equal(service, SocketOriginalDestinationResolver.Read(accepted));
         await SocketStreams.AssertDeliveredAsync(client, accepted, SocketStreams.RandomBytes(4096));
     }
 
@@ -105,7 +106,7 @@ public sealed class DivertTests
         await client.ConnectAsync(service);
         using var accepted = await proxy6.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(5));
 
-        Assert.Equal(service, OriginalDestination.Read(accepted));
+        Assert.Equal(service, SocketOriginalDestinationResolver.Read(accepted));
     }
 
     [Fact]
