@@ -34,6 +34,29 @@ public sealed partial class RunErrorTests
         await sandbox.AssertNothingLeftAsync();
     }
 
+    /// <summary>An invalid config refuses to start: every error as file:line:column, then the one summary line.</summary>
+    [Fact]
+    public async Task InvalidConfig_ListsEachErrorWithLineAndColumnAndAttachesNothing()
+    {
+        using var sandbox = AgentSandbox.Create("badconfig");
+        var config = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
+        await File.WriteAllTextAsync(config, "splice: maybe\nservices:\n  - name: web\n    address: 127.0.0.10\n    port: 70000\n");
+        try
+        {
+            var run = await MeshCli.RunAsync(["run", "--config", config, .. sandbox.Scope], wrapper: null, MeshCli.DefaultTimeout);
+
+            Assert.NotEqual(0, run.ExitCode);
+            Assert.Contains(run.ErrorLines, line => line.StartsWith($"{config}:1:9: ", StringComparison.Ordinal));
+            Assert.Contains(run.ErrorLines, line => line.StartsWith($"{config}:5:11: ", StringComparison.Ordinal));
+            Assert.Equal($"{Prefix}the config has 2 error(s); nothing was attached", run.ErrorLines[^1]);
+            await sandbox.AssertNothingLeftAsync();
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
     [Fact]
     public async Task CgroupThatDoesNotExist_OneLineError()
     {
