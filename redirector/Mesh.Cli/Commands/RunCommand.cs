@@ -59,6 +59,13 @@ internal static class RunCommand
         // A failed start is reported once, as a one-line error below, not also as the host's stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // The node proxy serves every request of the node: per-request lines of ASP.NET Core and YARP
+        // (about six each) would cost more than the forwarding itself. --verbose brings them back.
+        if (!verbose)
+        {
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        }
         builder.Services.AddSingleton(overrides);
         builder.Services.AddSingleton(services => AgentConfig.Open(configFile, services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(services => LibBpfLog.Install(services.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));

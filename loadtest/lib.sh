@@ -1,0 +1,384 @@
+# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh).
+# Sourced, not run. Before sourcing, the script sets:
+#   BENCH_NAME  its name, used in messages ("splice-bench")
+#   BENCH_ID    prefix of the cgroup, pin dir and temp dir ("mesh-bench")
+# and after sourcing it calls, in this order: bench_init (paths, traps),
+# bench_preflight (root, mounts, packages), ensure_mesh, bench_setup
+# (cgroup, pin dir, temp dir with the generated files).
+# shellcheck shell=bash
+
+export PATH="$PATH:/usr/sbin:/sbin"
+LIB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MESH_DEFAULT=$LIB_REPO/redirector/Mesh.Cli/bin/Release/net10.0/mesh
+AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-10} # s until `mesh status` must succeed
+AGENT_STOP_TIMEOUT=${AGENT_STOP_TIMEOUT:-15}   # s after SIGTERM before SIGKILL
+MODE_W=${MODE_W:-3}                            # width of the mode column in per-run lines
+
+log() { printf '[%s] %s\n' "$BENCH_NAME" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+is_uint() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
+bad_usage() { echo "$BENCH_NAME: $*" >&2; echo "try --help" >&2; exit 2; }
+
+# ---------------------------------------------------------------- cleanup
+TMP= CG_OURS=0 PIN_OURS=0 AGENT_PID= JOB_PID= CLEANED=0
+NGINX_PIDS=()
+
+# alive PID: running and not a zombie (our own exited children stay zombies
+# until reaped, and kill -0 still succeeds on them).
+alive() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	[[ ${s%% *} != Z ]]
+}
+pids_alive() { local p; for p; do alive "$p" && return 0; done; return 1; }
+# wait_gone SECONDS PID...: bounded wait until none of the pids is alive.
+wait_gone() {
+	local deadline=$((SECONDS + $1)); shift
+	while pids_alive "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+bench_cleanup() {
+	local rc=$? pids p i
+	((CLEANED)) && return
+	CLEANED=1
+	set +e
+	trap '' INT TERM
+	[[ -n $JOB_PID ]] && kill -TERM "$JOB_PID" 2>/dev/null
+	if [[ -n $AGENT_PID ]]; then
+		kill -TERM "$AGENT_PID" 2>/dev/null
+		wait_gone "$AGENT_STOP_TIMEOUT" "$AGENT_PID" || kill -KILL "$AGENT_PID" 2>/dev/null
+	fi
+	for p in "${NGINX_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null # nginx: fast shutdown
+	done
+	if ((${#NGINX_PIDS[@]})); then
+		wait_gone 5 "${NGINX_PIDS[@]}" || for p in "${NGINX_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	fi
+	if ((CG_OURS)) && [[ -d $CG ]]; then
+		# Everything in this cgroup was started by this script (nginx masters and
+		# workers, wrk, curl, the agent): kill the stragglers, move any left to
+		# the parent.
+		for ((i = 0; i < 50; i++)); do
+			pids=$(cat "$CG/cgroup.procs" 2>/dev/null)
+			[[ -z $pids ]] && break
+			for p in $pids; do
+				if ((i == 0)); then kill -TERM "$p"; else kill -KILL "$p"; fi 2>/dev/null
+				((i >= 10)) && echo "$p" >"$(dirname "$CG")/cgroup.procs" 2>/dev/null
+			done
+			sleep 0.1
+		done
+		for ((i = 0; i < 50; i++)); do
+			rmdir "$CG" 2>/dev/null && break
+			sleep 0.1
+		done
+		if [[ -d $CG ]]; then
+			echo "$BENCH_NAME: warning: could not remove $CG" >&2
+			((rc)) || rc=1
+		fi
+	fi
+	if ((PIN_OURS)) && [[ -e $PIN ]]; then
+		if ! rm -rf "$PIN"; then
+			echo "$BENCH_NAME: warning: could not remove $PIN" >&2
+			((rc)) || rc=1
+		fi
+	fi
+	[[ -n $TMP && -d $TMP ]] && rm -rf "$TMP"
+	exit "$rc"
+}
+
+# Paths and traps; call before anything that needs cleaning up.
+bench_init() {
+	MESH=${MESH:-$MESH_DEFAULT}
+	CGROUP_ROOT=${CGROUP_ROOT:-$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)}
+	CG=$CGROUP_ROOT/$BENCH_ID-$$
+	PIN=/sys/fs/bpf/$BENCH_ID-$$
+	trap bench_cleanup EXIT
+	trap 'log "interrupted"; exit 130' INT
+	trap 'log "terminated"; exit 143' TERM
+}
+
+# ------------------------------------------------------------ preflight
+bench_preflight() {
+	local missing=()
+	((EUID == 0)) || die "must run as root (cgroup and bpffs writes)"
+	[[ -n $CGROUP_ROOT && $(stat -fc %T "$CGROUP_ROOT" 2>/dev/null) == cgroup2fs ]] ||
+		die "${CGROUP_ROOT:-(no cgroup2 mount in /proc/mounts)} is not a cgroup v2 mount"
+	[[ $(stat -fc %T /sys/fs/bpf 2>/dev/null) == bpf_fs ]] || die "/sys/fs/bpf is not a bpffs mount"
+
+	command -v nginx >/dev/null || missing+=(nginx-light)
+	command -v wrk >/dev/null || missing+=(wrk)
+	command -v curl >/dev/null || missing+=(curl)
+	if ((${#missing[@]})); then
+		log "installing ${missing[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+			die "apt-get install -y ${missing[*]} failed"
+	fi
+}
+
+# ensure_mesh always|if-missing: with the default MESH, build the agent
+# (Release) always, or only when the binary does not exist. A MESH set by the
+# caller is used as is.
+ensure_mesh() {
+	if [[ $MESH != "$MESH_DEFAULT" ]]; then
+		[[ -x $MESH ]] || die "MESH=$MESH is not executable"
+		return 0
+	fi
+	[[ $1 == if-missing && -x $MESH ]] && return 0
+	log "building the agent: dotnet build redirector/Mesh.Cli -c Release"
+	(cd "$LIB_REPO" && dotnet build redirector/Mesh.Cli -c Release -nologo -v q) >&2 || die "agent build failed"
+	[[ -x $MESH ]] || die "build finished but $MESH does not exist"
+}
+
+# bench_setup FILE...: the child cgroup, the pin dir (owned: removed on exit)
+# and the temp dir, with random www/<name>.bin for each FILE ("1k", "16k",
+# "1m": a number and k or m). Sets SHA[name] to their sha256.
+declare -gA SHA
+bench_setup() {
+	local f n
+	[[ -e $CG ]] && die "$CG already exists (stale run with the same pid?)"
+	[[ -e $PIN ]] && die "$PIN already exists (stale run with the same pid?)"
+	PIN_OURS=1 # the agent creates it; we remove whatever it leaves behind
+	mkdir "$CG"
+	CG_OURS=1
+
+	TMP=$(mktemp -d "/tmp/$BENCH_ID.XXXXXX")
+	chmod 755 "$TMP" # nginx workers run as nobody and must read www/
+	mkdir -p "$TMP/www"
+	for f; do
+		case $f in
+		*k) n=$((${f%k} * 1024)) ;;
+		*m) n=$((${f%m} * 1048576)) ;;
+		*) die "bench_setup: bad file size $f" ;;
+		esac
+		head -c "$n" /dev/urandom >"$TMP/www/$f.bin"
+		SHA[$f]=$(sha256sum <"$TMP/www/$f.bin" | cut -d' ' -f1)
+	done
+	chmod 755 "$TMP/www"
+	chmod 644 "$TMP/www/"*.bin
+}
+
+# -------------------------------------------------------------- helpers
+# Runs "$@" inside the child cgroup, in the background; sets JOB_PID.
+# The subshell moves itself ($BASHPID) into the cgroup before exec, so the
+# command never runs (or opens a socket) outside it.
+bg_in_cgroup() {
+	local out=$1; shift
+	(
+		echo "$BASHPID" >"$CG/cgroup.procs" || exit 97
+		exec "$@"
+	) </dev/null >"$out" 2>&1 &
+	JOB_PID=$!
+}
+# Same, but waits for it (interruptible by INT/TERM); returns its status.
+run_in_cgroup() {
+	local rc=0
+	bg_in_cgroup "$@"
+	wait "$JOB_PID" || rc=$?
+	JOB_PID=
+	return "$rc"
+}
+
+port_in_use() {
+	if command -v ss >/dev/null; then
+		[[ -n $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+pick_port() { # below the usual ephemeral range so wrk's client ports never clash
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$((10000 + RANDOM % 20000))
+		port_in_use "$p" || { echo "$p"; return; }
+	done
+	die "no free port found"
+}
+
+# nginx_conf_head PREFIX WORKERS: the part of an nginx.conf every instance
+# shares, up to and including "http {" (the caller closes it).
+# sendfile off: nginx writes the body with write()/writev() through sendmsg,
+# the path every proxied byte takes, and the same on any kernel.
+# keepalive_requests: keep wrk's connections for the whole run, so the numbers
+# measure the data path, not reconnects.
+nginx_conf_head() {
+	local prefix=$1 workers=$2 user=root group=root
+	if id nobody >/dev/null 2>&1; then user=nobody group=$(id -gn nobody); fi
+	cat <<EOF
+daemon off;
+master_process on;
+worker_processes $workers;
+user $user $group;
+pid $prefix/nginx.pid;
+error_log $prefix/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    default_type application/octet-stream;
+    client_body_temp_path $prefix/client_body;
+    proxy_temp_path $prefix/proxy;
+    fastcgi_temp_path $prefix/fastcgi;
+    uwsgi_temp_path $prefix/uwsgi;
+    scgi_temp_path $prefix/scgi;
+EOF
+}
+
+# start_nginx NAME WRITER: starts an nginx instance inside the cgroup with the
+# prefix $TMP/NAME. WRITER PREFIX PORT must print its nginx.conf; it must
+# serve /1k.bin on 127.0.0.1:PORT (directly or proxied), which is how the
+# start is detected. Tries up to 3 free ports. Sets NGINX_PORT and
+# NGINX_PID and appends the pid to NGINX_PIDS.
+start_nginx() {
+	local name=$1 writer=$2 prefix=$TMP/$1 attempt deadline got port pid
+	mkdir -p "$prefix/logs"
+	for attempt in 1 2 3; do
+		port=$(pick_port)
+		"$writer" "$prefix" "$port" >"$prefix/nginx.conf"
+		nginx -t -q -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" >&2 ||
+			die "nginx ($name) config test failed"
+		bg_in_cgroup "$prefix/stdout.log" nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
+		pid=$JOB_PID JOB_PID=
+		NGINX_PIDS+=("$pid")
+		deadline=$((SECONDS + 10))
+		while alive "$pid" && ((SECONDS < deadline)); do
+			got=$(curl -sS --max-time 2 "http://127.0.0.1:$port/1k.bin" 2>/dev/null | sha256sum | cut -d' ' -f1) || true
+			if [[ $got == "${SHA[1k]}" ]]; then
+				grep -qx "$pid" "$CG/cgroup.procs" || die "nginx ($name) is not inside $CG"
+				NGINX_PORT=$port NGINX_PID=$pid
+				return 0
+			fi
+			sleep 0.1
+		done
+		log "nginx ($name) did not come up on port $port (attempt $attempt):"
+		tail -n 5 "$prefix/logs/error.log" >&2 2>/dev/null || true
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		unset 'NGINX_PIDS[-1]'
+	done
+	die "nginx ($name) failed to start"
+}
+
+# start_agent TAG ARG...: `mesh run --cgroup CG --pin-dir PIN ARG...`, log in
+# $TMP/agent-TAG.log; waits until `mesh status` succeeds. Sets AGENT_PID.
+AGENT_FAIL=0
+start_agent() {
+	local tag=$1 deadline
+	shift
+	"$MESH" run --cgroup "$CG" --pin-dir "$PIN" "$@" </dev/null >"$TMP/agent-$tag.log" 2>&1 &
+	AGENT_PID=$!
+	deadline=$((SECONDS + AGENT_START_TIMEOUT))
+	until timeout 5 "$MESH" status --pin-dir "$PIN" >/dev/null 2>&1; do
+		if ! alive "$AGENT_PID"; then
+			tail -n 20 "$TMP/agent-$tag.log" >&2 || true
+			AGENT_PID=
+			die "agent ($tag) exited before attaching"
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 20 "$TMP/agent-$tag.log" >&2 || true
+			die "agent ($tag) not attached after ${AGENT_START_TIMEOUT}s (mesh status keeps failing)"
+		fi
+		sleep 0.2
+	done
+}
+
+# stop_agent: SIGTERM, bounded wait (then SIGKILL and AGENT_FAIL=1), and a
+# check that nothing stays pinned or attached.
+stop_agent() {
+	local rc=0 left
+	[[ -n $AGENT_PID ]] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null || true
+	if ! wait_gone "$AGENT_STOP_TIMEOUT" "$AGENT_PID"; then
+		log "agent did not exit ${AGENT_STOP_TIMEOUT}s after SIGTERM; killing it"
+		kill -KILL "$AGENT_PID" 2>/dev/null || true
+		AGENT_FAIL=1
+	fi
+	wait "$AGENT_PID" 2>/dev/null || rc=$?
+	AGENT_PID=
+	if ((rc != 0)); then
+		log "agent exited with status $rc after SIGTERM"
+		AGENT_EXIT_STATUS=$rc
+	fi
+	# The next agent (or the next run) must start from a clean kernel state.
+	if [[ -e $PIN ]]; then
+		log "agent left $PIN behind; removing it"
+		rm -rf "$PIN"
+	fi
+	if command -v bpftool >/dev/null; then
+		left=$(bpftool cgroup show "$CG" 2>/dev/null | tail -n +2) || true
+		if [[ -n $left ]]; then
+			log "programs still attached to $CG after the agent stopped:"
+			printf '%s\n' "$left" >&2
+			AGENT_FAIL=1
+		fi
+	fi
+}
+
+# ------------------------------------------------------------------ wrk
+# parse_wrk FILE -> "rps p50_ms p99_ms errors"
+parse_wrk() {
+	awk '
+	function ms(v,  n, u) {
+		n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") return n / 1000; if (u == "ms") return n; if (u == "s") return n * 1000
+		if (u == "m") return n * 60000; if (u == "h") return n * 3600000
+		return -1
+	}
+	/^ *50% / { p50 = ms($2) }
+	/^ *99% / { p99 = ms($2) }
+	/Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+	/Non-2xx or 3xx responses:/ { err += $NF }
+	/^Requests\/sec:/ { rps = $2 }
+	END {
+		if (rps == "" || p50 == "" || p99 == "" || p50 < 0 || p99 < 0) exit 1
+		printf "%.2f %.3f %.3f %d\n", rps, p50, p99, err
+	}' "$1"
+}
+
+# run_wrk MODE RUN FILE URL: one measured wrk run inside the cgroup (-t1,
+# $CONNS connections, $DURATION s, --latency). Appends "FILE MODE RUN rps p50
+# p99 errors" to RESULTS, or "FILE MODE" to FAILED_RUNS when wrk failed.
+# Returns 1 (and sets WRK_FAIL=1) when the run failed or reported errors.
+RESULTS= FAILED_RUNS= WRK_FAIL=0
+run_wrk() {
+	local mode=$1 run=$2 f=$3 url=$4 out rc=0 line rps p50 p99 err
+	out=$TMP/wrk-$mode-$run-$f.txt
+	run_in_cgroup "$out" timeout -k 5 $((DURATION + 30)) \
+		wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" || rc=$?
+	if ((rc != 0)) || ! line=$(parse_wrk "$out"); then
+		log "wrk $mode $f run $run failed (status $rc):"
+		sed 's/^/    /' "$out" >&2
+		WRK_FAIL=1
+		FAILED_RUNS+="$f $mode"$'\n'
+		return 1
+	fi
+	RESULTS+="$f $mode $run $line"$'\n'
+	read -r rps p50 p99 err <<<"$line"
+	log "$(printf 'run %d/%d  %-*s %s: %10s req/s  p50 %8s ms  p99 %8s ms  errors %s' \
+		"$run" "$RUNS" "$MODE_W" "$mode" "$f" "$rps" "$p50" "$p99" "$err")"
+	if ((err != 0)); then
+		WRK_FAIL=1
+		return 1
+	fi
+	return 0
+}
+
+# --------------------------------------------------------------- report
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { printf '%s' "$RESULTS" | awk -v f="$1" -v m="$2" -v c="$3" '$1 == f && $2 == m { print $c }'; }
+sum() { awk '{ s += $1 } END { print s + 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "n/a"; else printf "%.2fx\n", a / b }'; }
+spread() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR < 2 || lo <= 0) print "n/a"; else printf "%.2fx\n", hi / lo }'; }
+# errors_cell FILE MODE: wrk errors summed over runs, "+Nrun" for failed runs.
+errors_cell() {
+	local errs nfail
+	errs=$(col "$1" "$2" 7 | sum)
+	nfail=$(printf '%s' "$FAILED_RUNS" | grep -cx "$1 $2" || true)
+	((nfail == 0)) || errs+="+${nfail}run"
+	printf '%s' "$errs"
+}
