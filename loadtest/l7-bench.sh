@@ -366,8 +366,4 @@ fail=()
 ((WRK_FAIL)) && fail+=("wrk errors")
 ((VERIFY_FAIL)) && fail+=("divert check failed in $VERIFY_FAIL run(s)")
 ((AGENT_FAIL)) && fail+=("agent did not stop/detach cleanly")
-if ((${#fail[@]})); then
-	echo "FAIL: $(printf '%s; ' "${fail[@]}" | sed 's/; $//')"
-	exit 1
-fi
-echo "OK"
+report_verdict "${fail[@]}"

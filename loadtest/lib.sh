@@ -382,3 +382,12 @@ errors_cell() {
 	((nfail == 0)) || errs+="+${nfail}run"
 	printf '%s' "$errs"
 }
+
+# report_verdict REASON...: prints OK, or FAIL with the reasons and exits 1.
+report_verdict() {
+	if (($#)); then
+		echo "FAIL: $(printf '%s; ' "$@" | sed 's/; $//')"
+		exit 1
+	fi
+	echo "OK"
+}

@@ -174,8 +174,4 @@ fail=()
 ((WRK_FAIL)) && fail+=("wrk errors")
 ((CHECK_FAIL)) && fail+=("1m.bin checksum mismatch")
 ((AGENT_FAIL)) && fail+=("agent did not stop/detach cleanly")
-if ((${#fail[@]})); then
-	echo "FAIL: $(printf '%s; ' "${fail[@]}" | sed 's/; $//')"
-	exit 1
-fi
-echo "OK"
+report_verdict "${fail[@]}"

@@ -24,7 +24,7 @@ public sealed class DivertDatapath : IDisposable
 
     private readonly ILogger _logger;
     private readonly PinnedObjectLoader _loader;
-    private readonly List<IDisposable> _resources = [];
+    private readonly ResourceStack _resources = new();
     private readonly BpfMap _services;
     private readonly BpfMap _settings;
     private readonly BpfMap _counters;
@@ -39,17 +39,17 @@ public sealed class DivertDatapath : IDisposable
         _loader = new PinnedObjectLoader(options.PinDirectory, options.ObjectDirectory, MapNames.Divert, libBpfLog, logger);
         try
         {
-            var divert = Own(_loader.LoadReusingPins(EmbeddedPrograms.Divert));
-            _services = Own(divert.Map(MapNames.L7Services));
-            _settings = Own(divert.Map(MapNames.DivertSettings));
-            _counters = Own(divert.Map(MapNames.DivertCounters));
+            var divert = _resources.Push(_loader.LoadReusingPins(EmbeddedPrograms.Divert));
+            _services = _resources.Push(divert.Map(MapNames.L7Services));
+            _settings = _resources.Push(divert.Map(MapNames.DivertSettings));
+            _counters = _resources.Push(divert.Map(MapNames.DivertCounters));
             WriteSettings();
             // connect4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
             foreach (var name in Programs.Reverse())
             {
                 using var program = divert.Program(name);
-                Own(program.AttachToCgroup(cgroup));
+                _resources.Push(program.AttachToCgroup(cgroup));
             }
             _logger.LogInformation("L7 diversion attached to cgroup {Cgroup}: services with HTTP policy go to {Proxy}", cgroupPath, options.ProxyIpv4);
         }
@@ -95,10 +95,7 @@ public sealed class DivertDatapath : IDisposable
             return;
         }
         _disposed = true;
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            _resources[i].Dispose();
-        }
+        _resources.Dispose();
         _loader.RemovePins();
     }
 
@@ -116,11 +113,5 @@ public sealed class DivertDatapath : IDisposable
         };
         Options.ProxyIpv6?.GetAddressBytes().CopyTo(new Span<byte>(settings.ProxyIp6, 16));
         _settings.Update(0u, settings);
-    }
-
-    private T Own<T>(T resource) where T : IDisposable
-    {
-        _resources.Add(resource);
-        return resource;
     }
 }

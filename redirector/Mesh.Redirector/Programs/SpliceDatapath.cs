@@ -22,7 +22,7 @@ public sealed class SpliceDatapath : IDisposable
 
     private readonly ILogger _logger;
     private readonly PinnedObjectLoader _loader;
-    private readonly List<IDisposable> _resources = [];
+    private readonly ResourceStack _resources = new();
     private readonly BpfObject _sockOps;
     private readonly BpfObject _redirect;
     private readonly BpfMap _sockets;
@@ -43,13 +43,13 @@ public sealed class SpliceDatapath : IDisposable
         _loader = new PinnedObjectLoader(options.PinDirectory, options.ObjectDirectory, MapNames.Splice, libBpfLog, logger);
         try
         {
-            _sockOps = Own(_loader.LoadReusingPins(EmbeddedPrograms.SockOps));
-            _redirect = Own(_loader.Load(EmbeddedPrograms.Redirect));
-            _sockets = Own(_sockOps.Map(MapNames.SpliceSockets));
-            _counters = Own(_sockOps.Map(MapNames.SpliceCounters));
-            _settings = Own(_sockOps.Map(MapNames.SpliceSettings));
-            _nodeAddresses = Own(_sockOps.Map(MapNames.NodeAddresses));
-            _redirectProgram = Own(_redirect.Program(RedirectProgram));
+            _sockOps = _resources.Push(_loader.LoadReusingPins(EmbeddedPrograms.SockOps));
+            _redirect = _resources.Push(_loader.Load(EmbeddedPrograms.Redirect));
+            _sockets = _resources.Push(_sockOps.Map(MapNames.SpliceSockets));
+            _counters = _resources.Push(_sockOps.Map(MapNames.SpliceCounters));
+            _settings = _resources.Push(_sockOps.Map(MapNames.SpliceSettings));
+            _nodeAddresses = _resources.Push(_sockOps.Map(MapNames.NodeAddresses));
+            _redirectProgram = _resources.Push(_redirect.Program(RedirectProgram));
 
             SetEnabled(options.Enabled);
             // sk_msg first: a socket takes the sockhash's programs when it enters it, so every
@@ -114,20 +114,11 @@ public sealed class SpliceDatapath : IDisposable
         {
             _redirectProgram.DetachFromSocketMap(_sockets, BpfAttachType.SkMsgVerdict);
         }
-        for (var i = _resources.Count - 1; i >= 0; i--)
-        {
-            _resources[i].Dispose();
-        }
+        _resources.Dispose();
         _loader.RemovePins();
         if (_sockOpsLink is not null)
         {
             _logger.LogInformation("Splice detached from cgroup {Cgroup}; pins in {PinDirectory} removed", CgroupPath, Options.PinDirectory);
         }
-    }
-
-    private T Own<T>(T resource) where T : IDisposable
-    {
-        _resources.Add(resource);
-        return resource;
     }
 }
