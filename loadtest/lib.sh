@@ -19,6 +19,29 @@ die() { printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
 is_uint() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 bad_usage() { echo "$BENCH_NAME: $*" >&2; echo "try --help" >&2; exit 2; }
 
+# The options every benchmark takes. parse_common_option ARG...: takes one option (and its value)
+# from the front, sets CONSUMED to how many arguments it used, or returns 1 for one it does not know.
+runs_set=0 duration_set=0 SHORT=0 CONSUMED=0
+parse_common_option() {
+	case $1 in
+	--runs) (($# >= 2)) && is_uint "$2" || bad_usage "--runs needs a positive integer"; RUNS=$2; runs_set=1; CONSUMED=2 ;;
+	--duration) (($# >= 2)) && is_uint "$2" || bad_usage "--duration needs a positive integer (seconds)"; DURATION=$2; duration_set=1; CONSUMED=2 ;;
+	--connections) (($# >= 2)) && is_uint "$2" || bad_usage "--connections needs a positive integer"; CONNS=$2; CONSUMED=2 ;;
+	--short) SHORT=1; CONSUMED=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# --short: 1 run of 3 s, unless --runs or --duration were given explicitly.
+apply_short_mode() {
+	if ((SHORT)); then
+		((runs_set)) || RUNS=1
+		((duration_set)) || DURATION=3
+	fi
+	return 0
+}
+
 # ---------------------------------------------------------------- cleanup
 TMP= CG_OURS=0 PIN_OURS=0 AGENT_PID= JOB_PID= CLEANED=0
 NGINX_PIDS=()

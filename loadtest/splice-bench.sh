@@ -35,22 +35,13 @@ BENCH_NAME=splice-bench BENCH_ID=mesh-bench
 # shellcheck source=loadtest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=3 DURATION=10 CONNS=32 SHORT=0
-runs_set=0 duration_set=0
+RUNS=3 DURATION=10 CONNS=32
 while (($#)); do
 	case $1 in
-	--runs) (($# >= 2)) && is_uint "$2" || bad_usage "--runs needs a positive integer"; RUNS=$2; runs_set=1; shift 2 ;;
-	--duration) (($# >= 2)) && is_uint "$2" || bad_usage "--duration needs a positive integer (seconds)"; DURATION=$2; duration_set=1; shift 2 ;;
-	--connections) (($# >= 2)) && is_uint "$2" || bad_usage "--connections needs a positive integer"; CONNS=$2; shift 2 ;;
-	--short) SHORT=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) bad_usage "unknown argument: $1" ;;
+	*) parse_common_option "$@" || bad_usage "unknown argument: $1"; shift "$CONSUMED" ;;
 	esac
 done
-if ((SHORT)); then
-	((runs_set)) || RUNS=1
-	((duration_set)) || DURATION=3
-fi
+apply_short_mode
 
 FILES=(1k 1m)
 bench_init
