@@ -45,8 +45,6 @@ public sealed class BpfObject : SafeHandle
         }
     }
 
-    public IEnumerable<string> MapNames() => MapPointers().Select(map => Marshal.PtrToStringUTF8(LibBpf.MapName(map))!).ToList();
-
     public void Load() => BpfException.ThrowIfError(LibBpf.ObjectLoad(handle), $"loading BPF object {_name}");
 
     public BpfProgram Program(string name)
