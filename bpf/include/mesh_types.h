@@ -7,6 +7,10 @@
 #ifndef MESH_TYPES_H
 #define MESH_TYPES_H
 
+/* The address families of the family fields below (vmlinux.h has no AF_* constants). */
+#define AF_INET 2
+#define AF_INET6 10
+
 /*
  * One side of a TCP connection, as seen from the socket that owns it.
  * Addresses are in network byte order; IPv4 uses the first word of each array.
@@ -95,6 +99,80 @@ enum divert_counter {
 	DIVERT_ORIGINAL_DST_MISSED = 3,
 	DIVERT_PROXY_CONNECTIONS_SKIPPED = 4,
 	DIVERT_COUNTER_MAX = 5,
+};
+
+/*
+ * L3/L4 policy. Rules are numbered in precedence order (the agent sorts them: most specific
+ * destination, then source, then priority, then file order); the first rule that matches
+ * decides. Two rule sets ("generations") live side by side so a reload writes the new one
+ * completely and then flips l4_active, which keeps every packet on one consistent rule set.
+ */
+#define L4_MAX_RULES 256
+#define L4_RULE_WORDS (L4_MAX_RULES / 64)
+#define L4_GENERATIONS 2
+/* The statistics slot of the default decision, after those of the rules. */
+#define L4_DEFAULT_STATS_SLOT L4_MAX_RULES
+
+enum l4_action {
+	L4_ALLOW = 0,
+	L4_DENY = 1,
+};
+
+/* A set of rules: bit i of word i / 64 is rule i. */
+struct l4_rule_set {
+	__u64 words[L4_RULE_WORDS];
+};
+
+/*
+ * Key of the LPM tries l4_sources and l4_destinations. The generation and the address family
+ * come first in the matched data: a rule set never sees the other generation's prefixes, and an
+ * IPv6 prefix (even ::/0) never matches an IPv4 address. A rule for any address is the entry
+ * that matches the generation alone.
+ */
+struct l4_prefix_key {
+	__u32 prefixlen;  /* 32 (generation) for any address; 64 (generation, family) + address bits */
+	__u32 generation;
+	__u32 family;     /* AF_INET or AF_INET6 */
+	__u32 addr[4];    /* network order; IPv4 in addr[0] */
+};
+
+/* One rule: the conditions the address tries cannot express, its action and its counters. */
+struct l4_rule {
+	__u32 action;     /* enum l4_action */
+	__u32 protocol;   /* 0 = any, else IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP (ICMPv6 too) */
+	__u32 port_first; /* host order; both 0: any port, and the rule also matches portless packets */
+	__u32 port_last;
+	__u32 stats_slot; /* index into l4_rule_stats; stable across reloads for a rule of the same name */
+};
+
+/* The rule set of one generation as a whole. */
+struct l4_generation {
+	__u32 default_action; /* enum l4_action */
+	__u32 rule_count;
+};
+
+/* The generation packets and sockets are judged by; the agent flips it with one aligned write. */
+struct l4_active {
+	__u32 generation;
+	/* The cgroup whose sockets the established-connection sweep judges, and its depth. */
+	__u32 cgroup_level;
+	__u64 cgroup_id;
+};
+
+/* Per-CPU statistics of one rule (or of the default). */
+struct l4_rule_stats {
+	__u64 xdp_packets;
+	__u64 xdp_bytes;
+	__u64 socket_calls;     /* connect()/sendmsg() this rule decided */
+	__u64 sockets_destroyed; /* established connections cut when the rule started to deny them */
+};
+
+/* Indexes into the per-CPU l4_counters array. */
+enum l4_counter {
+	L4_XDP_NOT_IP = 0,       /* passed untouched: ARP, LLDP, ... */
+	L4_XDP_MALFORMED = 1,    /* dropped: truncated or inconsistent headers */
+	L4_XDP_FRAGMENTS = 2,    /* non-first fragments, judged by addresses and protocol only */
+	L4_COUNTER_MAX = 3,
 };
 
 #endif

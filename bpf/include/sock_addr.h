@@ -5,9 +5,6 @@
 
 #include "mesh_types.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-
 /*
  * The context's remote_port holds the big-endian port in the upper 16 bits of a
  * host-order word, while local_port is already in host order. bpf_ntohl() of the

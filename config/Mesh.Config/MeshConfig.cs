@@ -17,4 +17,7 @@ public sealed record MeshConfig
 
     /// <summary>The services on the node, in file order; those with HTTP policy go through the node proxy.</summary>
     public ValueList<ServiceConfig> Services { get; init; } = [];
+
+    /// <summary>The packet filter at the node's interfaces (XDP). Default: no interfaces and no rules, so everything passes.</summary>
+    public L4Policy L4 { get; init; } = new();
 }

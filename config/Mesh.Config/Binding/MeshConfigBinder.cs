@@ -7,7 +7,7 @@ internal sealed class MeshConfigBinder
 {
     private readonly MappingBinder<MeshConfig> _mapping;
 
-    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services)
+    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services, L4PolicyBinder l4)
     {
         _mapping = new MappingBinder<MeshConfig>(
         [
@@ -15,6 +15,7 @@ internal sealed class MeshConfigBinder
                 ScalarValues.ReadSwitch(value, path, errors) is { } splice ? config with { Splice = splice } : config),
             new("agent", (config, value, path, errors) => config with { Agent = agent.Bind(value, path, errors) }),
             new("services", (config, value, path, errors) => config with { Services = services.Bind(value, path, errors) }),
+            new("l4", (config, value, path, errors) => config with { L4 = l4.Bind(value, path, errors) }),
         ]);
     }
 

@@ -127,6 +127,60 @@ internal static partial class NetworkValues
         return network;
     }
 
+    /// <summary>A port from 1 to 65535, or a range of them written <c>8000-8080</c> (both ends included).</summary>
+    public static PortRange? ReadPortRange(ConfigNode node, string path, ConfigErrorList errors)
+    {
+        const string Fix = "write a port from 1 to 65535, such as 443, or a range such as 8000-8080";
+        if (ScalarValues.ReadScalar(node, path, "a port or a port range", "8000-8080", errors) is not { } scalar)
+        {
+            return null;
+        }
+        var text = scalar.Value;
+        if (scalar.IsNull || string.IsNullOrWhiteSpace(text))
+        {
+            errors.Add(scalar, $"'{path}' has no value; {Fix}, or remove the key for every port");
+            return null;
+        }
+        var match = PortRangePattern().Match(text);
+        if (!match.Success)
+        {
+            errors.Add(scalar, $"'{path}' is '{text}', which is not a port or a port range; {Fix}");
+            return null;
+        }
+        var first = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        var last = match.Groups[2].Success ? int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture) : first;
+        if (first is < 1 or > 65535 || last is < 1 or > 65535)
+        {
+            errors.Add(scalar, $"'{path}' is {text}, but a port must be from 1 to 65535; write one such as 443, or a range such as 8000-8080");
+            return null;
+        }
+        if (first > last)
+        {
+            errors.Add(scalar, $"'{path}' is '{text}', whose first port is above its last; write the lower port first: {last}-{first}");
+            return null;
+        }
+        return new PortRange((ushort)first, (ushort)last);
+    }
+
+    /// <summary>
+    /// A Linux network interface name as the kernel accepts one: 1 to 15 characters, without '/',
+    /// ':' or whitespace, and neither '.' nor '..'.
+    /// </summary>
+    public static string? ReadInterfaceName(ConfigNode node, string path, ConfigErrorList errors)
+    {
+        if (ScalarValues.ReadText(node, path, "an interface name", "eth0", errors) is not { } name)
+        {
+            return null;
+        }
+        if (name.Length > 15 || name is "." or ".." || name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c)))
+        {
+            errors.Add(node, $"'{path}' is '{name}', which is not a Linux interface name: use 1 to 15 characters without '/', ':' or spaces, "
+                + "as 'ip link' shows them, such as eth0");
+            return null;
+        }
+        return name;
+    }
+
     /// <summary>
     /// The address clients would reach: an IPv4-mapped IPv6 address is the IPv4 one, so that
     /// ::ffff:127.0.0.10 and 127.0.0.10 count as the same when looking for duplicates.
@@ -186,4 +240,7 @@ internal static partial class NetworkValues
 
     [GeneratedRegex(@"^[0-9]{1,5}$")]
     private static partial Regex PortPattern();
+
+    [GeneratedRegex(@"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")]
+    private static partial Regex PortRangePattern();
 }

@@ -11,5 +11,6 @@ internal static class MeshCommandLine
         StatusCommand.Create(),
         DemoCommand.Create(),
         ConfigCommand.Create(),
+        PolicyCommand.Create(),
     };
 }

@@ -71,9 +71,12 @@ internal static class RunCommand
         builder.Services.AddSingleton(services => LibBpfLog.Install(services.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
         builder.Services.AddSingleton<ProxyModelMapper>();
         builder.Services.AddSingleton<SpliceAgent>();
+        builder.Services.AddSingleton<L4Agent>();
         builder.Services.AddSingleton<L7Agent>();
         // Started in this order and stopped in reverse: the L7 path goes first on shutdown.
         builder.Services.AddHostedService(services => services.GetRequiredService<SpliceAgent>());
+        // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
+        builder.Services.AddHostedService(services => services.GetRequiredService<L4Agent>());
         builder.Services.AddHostedService(services => services.GetRequiredService<L7Agent>());
 
         var host = builder.Build();

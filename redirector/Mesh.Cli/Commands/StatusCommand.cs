@@ -27,13 +27,31 @@ internal static class StatusCommand
         {
             using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceCounters));
             using var sockets = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceSockets));
-            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count, ReadDivert(pinDirectory)));
+            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count, ReadDivert(pinDirectory), ReadL4(pinDirectory)));
             return 0;
         }
         catch (BpfException error)
         {
             return CliError.Report(error.Message);
         }
+    }
+
+    /// <summary>The L4 policy in force with each rule's counters, or null when the agent runs without it.</summary>
+    private static L4Status? ReadL4(string pinDirectory)
+    {
+        var state = L4State.Read(pinDirectory);
+        if (state is null)
+        {
+            return null;
+        }
+        using var ruleStats = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.L4RuleStats));
+        using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.L4Counters));
+        L4RuleStats StatsOf(uint slot) => ruleStats.ReadPerCpu<uint, L4RuleStats>(slot).Aggregate(default(L4RuleStats), (sum, cpu) => sum + cpu);
+        return new L4Status(state,
+            [.. state.Rules.Select(rule => StatsOf(rule.StatsSlot))],
+            StatsOf(L4Limits.DefaultStatsSlot),
+            Malformed: counters.SumPerCpu((uint)L4Counter.XdpMalformed),
+            Fragments: counters.SumPerCpu((uint)L4Counter.XdpFragments));
     }
 
     /// <summary>The L7 diversion's counters, or null when the agent runs without it.</summary>

@@ -8,7 +8,7 @@ namespace Mesh.Cli.Commands;
 /// <summary>Renders `mesh status` as aligned tables.</summary>
 internal static class StatusReport
 {
-    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets, DivertStatus? divert = null)
+    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets, DivertStatus? divert = null, L4Status? l4 = null)
     {
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
@@ -24,6 +24,12 @@ internal static class StatusReport
                 [DivertDatapath.EstablishedProgram, "sock_ops", $"cgroup {state.Cgroup}"],
                 [DivertDatapath.OriginalDstProgram, "cgroup/getsockopt", $"cgroup {state.Cgroup}"],
                 [$"{DivertDatapath.GetPeerName4Program}/6", "cgroup/getpeername4, getpeername6", $"cgroup {state.Cgroup}"],
+            ],
+            .. l4 is null ? Array.Empty<string[]>() :
+            [
+                ["local_connect4/6, local_sendmsg4/6", "cgroup/connect4, connect6, sendmsg4, sendmsg6", $"cgroup {state.Cgroup}"],
+                [L4Datapath.SweepProgram, "iter/tcp", "run after each L4 rule change"],
+                .. l4.State.Interfaces.Select(xdp => new[] { L4Datapath.XdpProgram, $"xdp ({xdp.Mode})", $"interface {xdp.Name}" }),
             ],
         ]);
         text.AppendLine();
@@ -48,7 +54,24 @@ internal static class StatusReport
                 ["proxy upstream connections exempt", divert.Counters.ProxyConnectionsSkipped.ToString("N0")],
             ]);
         }
+        if (l4 is not null)
+        {
+            AppendL4(text, l4);
+        }
         return text.ToString();
+    }
+
+    private static void AppendL4(StringBuilder text, L4Status l4)
+    {
+        string[] Row(string name, string rule, L4RuleStats stats) =>
+            [name, rule, stats.XdpPackets.ToString("N0"), stats.XdpBytes.ToString("N0"), stats.SocketCalls.ToString("N0"), stats.SocketsDestroyed.ToString("N0")];
+        text.AppendLine();
+        AppendTable(text, ["L4 RULE", "MATCHES", "XDP PACKETS", "XDP BYTES", "SOCKET CALLS", "CONNECTIONS CUT"],
+        [
+            .. l4.State.Rules.Select((rule, index) => Row(rule.Name, rule.Summary, l4.RuleStats[index])),
+            Row("(default)", $"{l4.State.Default} what no rule matches", l4.DefaultStats),
+        ]);
+        text.AppendLine($"XDP: {l4.Malformed:N0} malformed frame(s) dropped, {l4.Fragments:N0} non-first fragment(s) judged by address");
     }
 
     private static void AppendTable(StringBuilder text, string[] header, string[][] rows)
@@ -63,6 +86,9 @@ internal static class StatusReport
         }
     }
 }
+
+/// <summary>What `mesh status` shows of the L4 policy: the rules in force and their counters, in the same order.</summary>
+internal sealed record L4Status(L4State State, IReadOnlyList<L4RuleStats> RuleStats, L4RuleStats DefaultStats, ulong Malformed, ulong Fragments);
 
 /// <summary>What `mesh status` shows of the L7 diversion.</summary>
 internal sealed record DivertStatus(int Services, DivertCounterSnapshot Counters);

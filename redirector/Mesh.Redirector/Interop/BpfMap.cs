@@ -103,19 +103,47 @@ public sealed unsafe class BpfMap : IDisposable
     /// <summary>Sums the per-CPU 64-bit slots of a per-CPU map entry.</summary>
     public ulong SumPerCpu<TKey>(in TKey key) where TKey : unmanaged
     {
-        // The kernel copies one 8-byte-aligned value per possible CPU, not per online CPU.
-        var slots = new ulong[LibBpf.NumPossibleCpus()];
-        fixed (TKey* keyPointer = &key)
-        fixed (ulong* values = slots)
-        {
-            BpfException.ThrowIfError(LibBpf.MapLookup(_fd, keyPointer, values), $"looking up map {Name}");
-        }
         ulong sum = 0;
-        foreach (var slot in slots)
+        foreach (var slot in ReadPerCpu<TKey, ulong>(key))
         {
             sum += slot;
         }
         return sum;
+    }
+
+    /// <summary>The values of a per-CPU map entry, one per possible CPU (not per online CPU).</summary>
+    public TValue[] ReadPerCpu<TKey, TValue>(in TKey key) where TKey : unmanaged where TValue : unmanaged
+    {
+        // The kernel copies one value per possible CPU, each rounded up to 8 bytes.
+        PerCpuLayout<TValue>();
+        var values = new TValue[LibBpf.NumPossibleCpus()];
+        fixed (TKey* keyPointer = &key)
+        fixed (TValue* valuePointer = values)
+        {
+            BpfException.ThrowIfError(LibBpf.MapLookup(_fd, keyPointer, valuePointer), $"looking up map {Name}");
+        }
+        return values;
+    }
+
+    /// <summary>Sets a per-CPU map entry to <paramref name="value"/> on every CPU.</summary>
+    public void WritePerCpu<TKey, TValue>(in TKey key, TValue value) where TKey : unmanaged where TValue : unmanaged
+    {
+        PerCpuLayout<TValue>();
+        var values = new TValue[LibBpf.NumPossibleCpus()];
+        Array.Fill(values, value);
+        fixed (TKey* keyPointer = &key)
+        fixed (TValue* valuePointer = values)
+        {
+            BpfException.ThrowIfError(LibBpf.MapUpdate(_fd, keyPointer, valuePointer, (ulong)MapUpdate.Any), $"updating map {Name}");
+        }
+    }
+
+    private static void PerCpuLayout<TValue>() where TValue : unmanaged
+    {
+        if (sizeof(TValue) % 8 != 0)
+        {
+            throw new ArgumentException($"{typeof(TValue).Name} is {sizeof(TValue)} bytes; per-CPU values are read in 8-byte multiples");
+        }
     }
 
     public void Dispose()

@@ -45,5 +45,48 @@ public sealed class BpfProgram : IDisposable
     public void DetachFromSocketMap(BpfMap map, BpfAttachType type) =>
         BpfException.ThrowIfError(LibBpf.ProgDetach(Fd, map.Fd, type), $"detaching {Name} from map {map.Name}");
 
+    /// <summary>Attaches an iterator program (SEC("iter/...")); run it with <see cref="BpfLink.RunIterator"/>.</summary>
+    public BpfLink AttachIterator() =>
+        new(BpfException.ThrowIfNull(LibBpf.ProgramAttachIter(_program, IntPtr.Zero), $"attaching iterator {Name}"));
+
+    /// <summary>
+    /// Attaches an XDP program to an interface in the given mode (<see cref="XdpFlags.DrvMode"/> or
+    /// <see cref="XdpFlags.SkbMode"/>), replacing one already there. Not a bpf_link: the program stays
+    /// on the interface if the agent dies, so the policy keeps being enforced until it is replaced.
+    /// </summary>
+    public XdpAttachment AttachToInterface(string interfaceName, XdpFlags mode)
+    {
+        var ifindex = (int)LibC.IfNameToIndex(interfaceName);
+        if (ifindex == 0)
+        {
+            throw new BpfException($"finding interface {interfaceName}", Marshal.GetLastPInvokeError());
+        }
+        BpfException.ThrowIfError(LibBpf.XdpAttach(ifindex, Fd, mode, IntPtr.Zero), $"attaching {Name} to {interfaceName} ({mode})");
+        return new XdpAttachment(interfaceName, ifindex, mode);
+    }
+
+    /// <summary>
+    /// Runs the program once per repetition on <paramref name="data"/> with BPF_PROG_TEST_RUN, in the
+    /// kernel, against the live maps: the verdict and counters are exactly those a real packet gets.
+    /// </summary>
+    public unsafe TestRunResult TestRun(ReadOnlySpan<byte> data, int repeat = 1)
+    {
+        fixed (byte* input = data)
+        {
+            var options = new TestRunOptions
+            {
+                Size = (nuint)sizeof(TestRunOptions),
+                DataIn = input,
+                DataSizeIn = (uint)data.Length,
+                Repeat = repeat,
+            };
+            BpfException.ThrowIfError(LibBpf.ProgTestRun(Fd, &options), $"test-running {Name}");
+            return new TestRunResult(options.ReturnValue, TimeSpan.FromTicks(options.Duration / 100), options.Duration);
+        }
+    }
+
     public void Dispose() => _owner.Dispose();
 }
+
+/// <summary>What one BPF_PROG_TEST_RUN gave: the program's return value and its mean time per repetition.</summary>
+public sealed record TestRunResult(uint ReturnValue, TimeSpan MeanDuration, uint MeanNanoseconds);

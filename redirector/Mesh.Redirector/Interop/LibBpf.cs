@@ -46,6 +46,24 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Library, EntryPoint = "bpf_program__attach_cgroup", SetLastError = true)]
     public static partial IntPtr ProgramAttachCgroup(IntPtr program, int cgroupFd);
 
+    [LibraryImport(Library, EntryPoint = "bpf_program__attach_iter", SetLastError = true)]
+    public static partial IntPtr ProgramAttachIter(IntPtr program, IntPtr options);
+
+    [LibraryImport(Library, EntryPoint = "bpf_link__fd")]
+    public static partial int LinkFd(IntPtr link);
+
+    [LibraryImport(Library, EntryPoint = "bpf_iter_create")]
+    public static partial int IterCreate(int linkFd);
+
+    [LibraryImport(Library, EntryPoint = "bpf_xdp_attach")]
+    public static partial int XdpAttach(int ifindex, int programFd, XdpFlags flags, IntPtr options);
+
+    [LibraryImport(Library, EntryPoint = "bpf_xdp_detach")]
+    public static partial int XdpDetach(int ifindex, XdpFlags flags, IntPtr options);
+
+    [LibraryImport(Library, EntryPoint = "bpf_prog_test_run_opts")]
+    public static partial int ProgTestRun(int programFd, TestRunOptions* options);
+
     [LibraryImport(Library, EntryPoint = "bpf_link__destroy")]
     public static partial int LinkDestroy(IntPtr link);
 
@@ -84,6 +102,41 @@ public enum BpfAttachType
     SkMsgVerdict = 7,
 }
 
+/// <summary>XDP_FLAGS_* of include/uapi/linux/if_link.h.</summary>
+[Flags]
+public enum XdpFlags : uint
+{
+    None = 0,
+    UpdateIfNoExist = 1,
+    SkbMode = 2,
+    DrvMode = 4,
+}
+
+/// <summary>
+/// libbpf's <c>struct bpf_test_run_opts</c>, the one libbpf struct Mesh mirrors: BPF_PROG_TEST_RUN has
+/// no opaque-pointer API. libbpf only appends fields and reads <see cref="Size"/> to know which
+/// ones the caller has, so this prefix stays valid in later releases.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct TestRunOptions
+{
+    public nuint Size;
+    public void* DataIn;
+    public void* DataOut;
+    public uint DataSizeIn;
+    public uint DataSizeOut;
+    public void* ContextIn;
+    public void* ContextOut;
+    public uint ContextSizeIn;
+    public uint ContextSizeOut;
+    public uint ReturnValue;
+    public int Repeat;
+    public uint Duration;
+    public uint Flags;
+    public uint Cpu;
+    public uint BatchSize;
+}
+
 /// <summary>The libc calls Mesh needs besides libbpf.</summary>
 internal static unsafe partial class LibC
 {
@@ -98,10 +151,29 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Mount(string source, string target, string fileSystemType, ulong flags, IntPtr data);
 
+    [LibraryImport(Library, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial uint IfNameToIndex(string name);
+
+    [LibraryImport(Library, EntryPoint = "name_to_handle_at", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int NameToHandleAt(int directoryFd, string path, CgroupFileHandle* handle, int* mountId, int flags);
+
     [LibraryImport(Library, EntryPoint = "vsnprintf")]
     public static partial int VsnPrintf(byte* buffer, nuint size, byte* format, IntPtr args);
 
+    public const int AtFdCwd = -100;
     public const int ORdOnly = 0;
     public const int ODirectory = 0x10000;
     public const int OCloexec = 0x80000;
+}
+
+/// <summary>struct file_handle with room for a cgroup's handle, which is its 64-bit id.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct CgroupFileHandle
+{
+    public uint HandleBytes;
+    public int HandleType;
+    public ulong Id;
 }

@@ -15,12 +15,23 @@ public static class MapNames
     public const string DivertByTuple = "divert_by_tuple";
     public const string DivertCounters = "divert_counters";
 
+    public const string L4Sources = "l4_sources";
+    public const string L4Destinations = "l4_destinations";
+    public const string L4Rules = "l4_rules";
+    public const string L4Generations = "l4_generations";
+    public const string L4Active = "l4_active";
+    public const string L4RuleStats = "l4_rule_stats";
+    public const string L4Counters = "l4_counters";
+
     /// <summary>The maps of the kernel splice (splice_maps.h).</summary>
     public static readonly IReadOnlyList<string> Splice = [SpliceSockets, SpliceCounters, SpliceSettings, SpliceDirections, NodeAddresses];
 
     /// <summary>The maps of the L7 diversion (divert_maps.h).</summary>
     public static readonly IReadOnlyList<string> Divert = [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters];
 
+    /// <summary>The maps of the L3/L4 policy (l4_maps.h).</summary>
+    public static readonly IReadOnlyList<string> L4 = [L4Sources, L4Destinations, L4Rules, L4Generations, L4Active, L4RuleStats, L4Counters];
+
     /// <summary>Every map Mesh pins.</summary>
-    public static readonly IReadOnlyList<string> All = [.. Splice, .. Divert];
+    public static readonly IReadOnlyList<string> All = [.. Splice, .. Divert, .. L4];
 }

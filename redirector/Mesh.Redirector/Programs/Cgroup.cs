@@ -51,6 +51,28 @@ public static class Cgroup
         return true;
     }
 
+    /// <summary>
+    /// The kernel's id of a cgroup v2 directory (what bpf_get_current_cgroup_id() returns), read as
+    /// its file handle the way libbpf's cgroup helpers do.
+    /// </summary>
+    public static unsafe ulong IdOf(string path)
+    {
+        var handle = new CgroupFileHandle { HandleBytes = sizeof(ulong) };
+        int mountId;
+        if (LibC.NameToHandleAt(LibC.AtFdCwd, path, &handle, &mountId, 0) != 0)
+        {
+            throw new BpfException($"reading the id of cgroup {path}", Marshal.GetLastPInvokeError());
+        }
+        return handle.Id;
+    }
+
+    /// <summary>How deep a cgroup is below the cgroup v2 root (the root is level 0).</summary>
+    public static int LevelOf(string path)
+    {
+        var relative = Path.GetRelativePath(FindV2Root(), Path.GetFullPath(path));
+        return relative == "." ? 0 : relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Length;
+    }
+
     /// <summary>Opens a cgroup v2 directory for bpf attach; the error names the path when it is wrong.</summary>
     internal static FileDescriptorHandle Open(string path)
     {

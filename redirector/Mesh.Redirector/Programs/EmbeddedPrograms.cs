@@ -9,6 +9,8 @@ public static class EmbeddedPrograms
     public const string SockOps = "sockops.bpf.o";
     public const string Redirect = "redirect.bpf.o";
     public const string Divert = "divert.bpf.o";
+    public const string XdpFilter = "xdp_filter.bpf.o";
+    public const string LocalPolicy = "local_policy.bpf.o";
 
     public static byte[] Read(string objectName)
     {

@@ -166,6 +166,7 @@ public sealed class AgentSandbox : IDisposable
                     Directory.Delete(PinDirectory, recursive: true);
                 }
                 File.Delete(StateFile);
+                File.Delete(Path.ChangeExtension(StateFile, ".l4.json"));
             }
             finally
             {

@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Config;
 using Mesh.Redirector;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Maps;
@@ -50,6 +51,8 @@ public sealed class SplicedCgroup : IDisposable
 
     public DivertDatapath? Divert { get; private set; }
 
+    public L4Datapath? L4 { get; private set; }
+
     /// <summary>The test process inside a new cgroup with the splice attached.</summary>
     public static SplicedCgroup Create(bool spliceEnabled = true) => new(attach: true, spliceEnabled);
 
@@ -69,8 +72,21 @@ public sealed class SplicedCgroup : IDisposable
         return Divert;
     }
 
+    /// <summary>
+    /// Attaches the L3/L4 policy's socket hooks to the same cgroup (before any diversion, as the
+    /// agent does) and puts <paramref name="policy"/> in force.
+    /// </summary>
+    public L4Datapath AttachL4(L4Policy policy)
+    {
+        L4 = L4Datapath.Attach(new L4Options { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory }, _libBpfLog, NullLogger.Instance);
+        L4.Apply(policy);
+        return L4;
+    }
+
     public void Detach()
     {
+        L4?.Dispose();
+        L4 = null;
         Divert?.Dispose();
         Divert = null;
         Datapath?.Dispose();

@@ -14,14 +14,18 @@ public sealed class TestNetworkNamespace : IDisposable
 
     private readonly List<Process> _processes = [];
 
-    private TestNetworkNamespace(string name, int subnet)
+    private TestNetworkNamespace(string name, int subnet, string hostLink)
     {
         Name = name;
+        HostLink = hostLink;
         HostAddress = IPAddress.Parse($"10.231.{subnet}.1");
         NamespaceAddress = IPAddress.Parse($"10.231.{subnet}.2");
     }
 
     public string Name { get; }
+
+    /// <summary>The host end's interface name, e.g. to attach XDP to what the namespace sends.</summary>
+    public string HostLink { get; }
 
     /// <summary>The host end of the veth pair: an address of this node.</summary>
     public IPAddress HostAddress { get; }
@@ -36,7 +40,7 @@ public sealed class TestNetworkNamespace : IDisposable
         var subnet = (Environment.ProcessId + sequence) % 250 + 1;
         var hostLink = $"mtv{Environment.ProcessId % 100000}h{sequence}";
         var namespaceLink = $"mtv{Environment.ProcessId % 100000}n{sequence}";
-        var netns = new TestNetworkNamespace(name, subnet);
+        var netns = new TestNetworkNamespace(name, subnet, hostLink);
         try
         {
             Ip($"netns add {name}");

@@ -23,6 +23,13 @@ public sealed class StructLayoutTests
         { "divert.bpf.o", "service_policy", typeof(ServicePolicy) },
         { "divert.bpf.o", "original_dst", typeof(OriginalDst) },
         { "divert.bpf.o", "divert_settings", typeof(DivertSettings) },
+        { "xdp_filter.bpf.o", "l4_prefix_key", typeof(L4PrefixKey) },
+        { "xdp_filter.bpf.o", "l4_rule_set", typeof(L4RuleSet) },
+        { "xdp_filter.bpf.o", "l4_rule", typeof(L4RuleEntry) },
+        { "xdp_filter.bpf.o", "l4_generation", typeof(L4Generation) },
+        { "xdp_filter.bpf.o", "l4_active", typeof(L4Active) },
+        { "xdp_filter.bpf.o", "l4_rule_stats", typeof(L4RuleStats) },
+        { "local_policy.bpf.o", "l4_rule_stats", typeof(L4RuleStats) },
     };
 
     [Theory]
@@ -43,16 +50,33 @@ public sealed class StructLayoutTests
     }
 
     [Fact]
-    public void SpliceCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<SpliceCounter>("SPLICE");
+    public void SpliceCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<SpliceCounter>("splice_counter", "SPLICE");
 
     [Fact]
-    public void DivertCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<DivertCounter>("DIVERT");
+    public void DivertCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<DivertCounter>("divert_counter", "DIVERT");
 
-    /// <summary>Compares a C# enum with the C enum whose constants start with <paramref name="prefix"/>_ and end with PREFIX_COUNTER_MAX.</summary>
-    private static void AssertEnumMirrors<TEnum>(string prefix) where TEnum : struct, Enum
+    [Fact]
+    public void L4Counter_Values_MatchHeaderEnum() => AssertEnumMirrors<L4Counter>("l4_counter", "L4");
+
+    [Fact]
+    public void L4Limits_MatchHeaderDefines()
     {
         var header = File.ReadAllText(Path.Combine(RepositoryRoot(), "bpf", "include", "mesh_types.h"));
-        var constants = Regex.Matches(header, $@"\b{prefix}_(\w+)\s*=\s*(\d+)").ToList();
+        int Define(string name) => int.Parse(Regex.Match(header, $@"#define {name} (\d+)").Groups[1].Value);
+
+        Assert.Equal((Define("L4_MAX_RULES"), Define("L4_GENERATIONS")), (L4Limits.MaxRules, L4Limits.Generations));
+        Assert.Equal((uint)L4KernelAction.Deny, uint.Parse(Regex.Match(header, @"L4_DENY = (\d+)").Groups[1].Value));
+    }
+
+    /// <summary>
+    /// Compares a C# enum with C enum <paramref name="enumName"/>, whose constants start with
+    /// <paramref name="prefix"/>_ and end with PREFIX_COUNTER_MAX.
+    /// </summary>
+    private static void AssertEnumMirrors<TEnum>(string enumName, string prefix) where TEnum : struct, Enum
+    {
+        var header = File.ReadAllText(Path.Combine(RepositoryRoot(), "bpf", "include", "mesh_types.h"));
+        var body = Regex.Match(header, $@"enum {enumName} \{{(.*?)\}};", RegexOptions.Singleline).Groups[1].Value;
+        var constants = Regex.Matches(body, $@"\b{prefix}_(\w+)\s*=\s*(\d+)").ToList();
         var values = constants
             .Where(match => match.Groups[1].Value != "COUNTER_MAX")
             .ToDictionary(match => PascalCase(match.Groups[1].Value.ToLowerInvariant()), match => uint.Parse(match.Groups[2].Value));

@@ -1,0 +1,86 @@
+using Mesh.Config;
+using Mesh.Redirector;
+using Mesh.Redirector.Interop;
+using Mesh.Redirector.Programs;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Cli.Agent;
+
+/// <summary>
+/// Keeps the L3/L4 policy of the config in force: the XDP filter on the configured interfaces and
+/// the connect/sendmsg hooks on the workload cgroup. It starts before the L7 agent so that its
+/// connect programs run before the diversion's and judge the address the application dialled.
+/// The hooks stay attached even with no rules (they then allow everything at the cost of one map
+/// lookup per connect), so rules added by a reload keep that order.
+/// </summary>
+internal sealed class L4Agent : IHostedService, IDisposable
+{
+    private readonly AgentConfig _config;
+    private readonly RunOverrides _overrides;
+    private readonly LibBpfLog _libBpfLog;
+    private readonly ILogger<L4Agent> _logger;
+    private L4Datapath? _datapath;
+    private string? _pinDirectory;
+
+    public L4Agent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, ILogger<L4Agent> logger)
+    {
+        _config = config;
+        _overrides = overrides;
+        _libBpfLog = libBpfLog;
+        _logger = logger;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _pinDirectory = _overrides.PinDirectoryFor(_config.Initial);
+        _datapath = L4Datapath.Attach(new L4Options
+        {
+            CgroupPath = _overrides.CgroupFor(_config.Initial),
+            PinDirectory = _pinDirectory,
+            ObjectDirectory = _overrides.ObjectDirectory,
+        }, _libBpfLog, _logger);
+        Apply(_datapath, _config.Initial.L4);
+        _config.Changed += OnConfigChanged;
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _config.Changed -= OnConfigChanged;
+        if (_pinDirectory is not null)
+        {
+            L4State.Delete(_pinDirectory);
+        }
+        _datapath?.Dispose();
+        _datapath = null;
+    }
+
+    private void Apply(L4Datapath datapath, L4Policy policy)
+    {
+        datapath.Apply(policy);
+        L4State.From(policy, datapath).Write(_pinDirectory!);
+    }
+
+    private void OnConfigChanged(object? sender, MeshConfig config)
+    {
+        // Runs on the watcher's thread, where an escaping exception would end the process.
+        try
+        {
+            if (_datapath is { } datapath)
+            {
+                Apply(datapath, config.L4);
+            }
+        }
+        catch (Exception error)
+        {
+            _logger.LogError(error, "Applying the reloaded L4 policy failed; the rules in force stay as they were");
+        }
+    }
+}
