@@ -16,6 +16,7 @@ public sealed class L4Datapath : IDisposable
 {
     public const string XdpProgram = "xdp_filter";
     public const string SweepProgram = "local_sweep";
+    private const int NoSuchDevice = 19; // ENODEV: the interface does not exist, in no mode
     private static readonly string[] SocketPrograms = ["local_connect4", "local_connect6", "local_sendmsg4", "local_sendmsg6"];
 
     private readonly ILogger _logger;
@@ -196,6 +197,12 @@ public sealed class L4Datapath : IDisposable
         }
     }
 
+    /// <summary>
+    /// Attaches, re-attaches and detaches XDP to match <paramref name="wanted"/>. An interface that
+    /// fails keeps what it had (the kernel cannot hold a native and a generic program at once, so a
+    /// mode change detaches first and restores on failure); the failures are thrown together at the end, as one
+    /// <see cref="InvalidOperationException"/>.
+    /// </summary>
     private void ReconcileInterfaces(IReadOnlyList<XdpInterface> wanted)
     {
         foreach (var name in _interfaces.Keys.Where(name => wanted.All(w => w.Name != name)).ToList())
@@ -204,15 +211,32 @@ public sealed class L4Datapath : IDisposable
             _interfaces.Remove(name);
             _logger.LogInformation("XDP filter detached from {Interface}", name);
         }
+        var failures = new List<BpfException>();
         foreach (var target in wanted)
         {
-            if (_interfaces.TryGetValue(target.Name, out var attached) && Satisfies(attached.Mode, target.Mode))
+            _interfaces.TryGetValue(target.Name, out var attached);
+            if (attached is not null && Satisfies(attached.Mode, target.Mode))
             {
                 continue;
             }
             attached?.Dispose();
-            _interfaces.Remove(target.Name);
-            _interfaces[target.Name] = AttachXdp(target);
+            try
+            {
+                _interfaces[target.Name] = AttachXdp(target);
+            }
+            catch (BpfException error)
+            {
+                failures.Add(error);
+                _interfaces.Remove(target.Name);
+                if (attached is not null)
+                {
+                    _interfaces[target.Name] = _xdp.AttachToInterface(target.Name, attached.Mode);
+                }
+            }
+        }
+        if (failures.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join("; ", failures.Select(failure => failure.Message)));
         }
     }
 
@@ -226,7 +250,7 @@ public sealed class L4Datapath : IDisposable
         {
             return _xdp.AttachToInterface(target.Name, XdpFlags.DrvMode);
         }
-        catch (BpfException error)
+        catch (BpfException error) when (error.Errno != NoSuchDevice)
         {
             _logger.LogWarning("Native XDP is not available on {Interface} ({Error}); using generic XDP", target.Name, error.Message);
             return _xdp.AttachToInterface(target.Name, XdpFlags.SkbMode);

@@ -125,6 +125,42 @@ public sealed class XdpInterfaceTests(ITestOutputHelper output)
         Assert.Equal(await senderDigest, digest);
     }
 
+    [Fact]
+    public async Task AutoMode_OnInterfaceWithoutNativeXdp_FallsBackToGeneric_NativeModeFails_AndDetachLeavesNothing()
+    {
+        // An ifb interface the test makes: its driver has no native XDP.
+        var name = $"mtd{Environment.ProcessId % 100000}";
+        await Ip($"link add {name} type ifb");
+        try
+        {
+            using (var cgroup = SplicedCgroup.CreateDetached())
+            {
+                var l4 = cgroup.AttachL4(L4Policies.Parse($"l4: {{interfaces: [{{name: {name}, mode: auto}}]}}"));
+                var attachment = Assert.Single(l4.Interfaces);
+                Assert.Equal(XdpFlags.SkbMode, attachment.Mode);
+                Assert.Contains("xdpgeneric", await Ip($"link show dev {name}"), StringComparison.Ordinal);
+
+                var native = Assert.Throws<InvalidOperationException>(() => l4.Apply(L4Policies.Parse($"l4: {{interfaces: [{{name: {name}, mode: native}}]}}")));
+                Assert.Contains(name, native.Message, StringComparison.Ordinal);
+                // The interface keeps the filter it had.
+                Assert.Equal(XdpFlags.SkbMode, Assert.Single(l4.Interfaces).Mode);
+                Assert.Contains("xdpgeneric", await Ip($"link show dev {name}"), StringComparison.Ordinal);
+            }
+            Assert.DoesNotContain("xdp", await Ip($"link show dev {name}"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await Ip($"link del {name}");
+        }
+    }
+
+    private static async Task<string> Ip(string arguments)
+    {
+        var result = await Agent.MeshCli.ExecAsync("ip", arguments.Split(' '), TimeSpan.FromSeconds(10));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result.StdOut;
+    }
+
     private static L4Policy Policy(TestNetworkNamespace netns, string rules) => L4Policies.Parse($"""
         l4:
           interfaces:
