@@ -14,11 +14,11 @@
 #include <bpf/bpf_endian.h>
 #include "sock_addr.h"
 #include "divert_maps.h"
+#include "flow_events.h"
 
 #define SOL_IP 0
 #define SOL_IPV6 41
 #define SO_ORIGINAL_DST 80
-#define IPPROTO_TCP 6
 
 static __always_inline int is_proxy_upstream(const struct bpf_sock_addr *ctx, const struct divert_settings *settings)
 {
@@ -109,7 +109,7 @@ SEC("sockops")
 int divert_established(struct bpf_sock_ops *skops)
 {
 	struct original_dst *original;
-	struct sock_key own, proxy_side;
+	struct sock_key own, proxy_side, as_dialled;
 	__u64 cookie;
 
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
@@ -121,6 +121,12 @@ int divert_established(struct bpf_sock_ops *skops)
 	SOCK_KEY_FROM_CTX(skops, &own, bpf_get_netns_cookie(skops));
 	sock_key_peer(&own, &proxy_side);
 	bpf_map_update_elem(&divert_by_tuple, &proxy_side, original, BPF_ANY);
+	/* The flow as the application sees it: from its socket to the service it dialled. */
+	as_dialled = own;
+	as_dialled.family = original->family;
+	__builtin_memcpy(as_dialled.remote_ip, original->addr, sizeof(as_dialled.remote_ip));
+	as_dialled.remote_port = original->port;
+	flow_send_connection(FLOW_DIVERTED, &as_dialled, cookie, 1);
 	bpf_map_delete_elem(&divert_by_cookie, &cookie);
 	divert_count(DIVERT_ESTABLISHED);
 	return 1;

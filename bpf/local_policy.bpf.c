@@ -37,7 +37,7 @@ static __always_inline __u32 socket_protocol(struct bpf_sock_addr *ctx)
 }
 
 /* 1 lets the call go on; 0 makes it fail with EPERM. */
-static __always_inline int judge_socket_call(struct l4_flow *flow)
+static __always_inline int judge_socket_call(struct l4_flow *flow, __u64 cookie)
 {
 	struct l4_verdict verdict;
 	struct l4_rule_stats *stats;
@@ -48,7 +48,10 @@ static __always_inline int judge_socket_call(struct l4_flow *flow)
 	stats = l4_stats_of(verdict.stats_slot);
 	if (stats)
 		stats->socket_calls++;
-	return verdict.action == L4_DENY ? 0 : 1;
+	if (verdict.action != L4_DENY)
+		return 1;
+	l4_report(FLOW_DENIED, flow, &verdict, cookie);
+	return 0;
 }
 
 static __always_inline void flow_source_of_socket4(struct bpf_sock_addr *ctx, struct l4_flow *flow)
@@ -86,7 +89,7 @@ int local_connect4(struct bpf_sock_addr *ctx)
 	flow_source_of_socket4(ctx, &flow);
 	flow.destination[0] = CTX_READ(ctx->user_ip4);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow);
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
 }
 
 SEC("cgroup/connect6")
@@ -97,7 +100,7 @@ int local_connect6(struct bpf_sock_addr *ctx)
 	flow_source_of_socket6(ctx, &flow);
 	flow_destination6(ctx, &flow);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow);
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
 }
 
 SEC("cgroup/sendmsg4")
@@ -110,7 +113,7 @@ int local_sendmsg4(struct bpf_sock_addr *ctx)
 		flow_source_of_socket4(ctx, &flow);
 	flow.destination[0] = CTX_READ(ctx->user_ip4);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow);
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
 }
 
 SEC("cgroup/sendmsg6")
@@ -126,7 +129,7 @@ int local_sendmsg6(struct bpf_sock_addr *ctx)
 		flow_source_of_socket6(ctx, &flow);
 	flow_destination6(ctx, &flow);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow);
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
 }
 
 /* Whether the socket belongs to the workload cgroup or one below it. */
@@ -172,10 +175,12 @@ int local_sweep(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 	flow.port = bpf_ntohs(common->skc_dport);
+	flow.source_port = common->skc_num;
 	l4_flow_unmap(&flow);
 	l4_decide(&flow, &verdict);
 	if (verdict.action != L4_DENY || bpf_sock_destroy(common))
 		return 0;
+	l4_report(FLOW_DENIED, &flow, &verdict, bpf_get_socket_cookie(tcp));
 	stats = l4_stats_of(verdict.stats_slot);
 	if (stats)
 		stats->sockets_destroyed++;

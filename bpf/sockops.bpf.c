@@ -10,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include "sock_addr.h"
 #include "splice_maps.h"
+#include "flow_events.h"
 
 static __always_inline int remote_is_on_node(const struct sock_key *own)
 {
@@ -42,8 +43,12 @@ int splice_register(struct bpf_sock_ops *skops)
 	SOCK_KEY_FROM_CTX(skops, &own, bpf_get_netns_cookie(skops));
 	if (!remote_is_on_node(&own))
 		return 1;
-	if (bpf_sock_hash_update(skops, &splice_sockets, &own, BPF_NOEXIST) == 0)
-		splice_count(SPLICE_SOCKETS_REGISTERED, 1);
+	if (bpf_sock_hash_update(skops, &splice_sockets, &own, BPF_NOEXIST) != 0)
+		return 1;
+	splice_count(SPLICE_SOCKETS_REGISTERED, 1);
+	/* The server's end registers after the client's: from now on the connection is spliced. */
+	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		flow_send_connection(FLOW_SPLICED, &own, bpf_get_socket_cookie(skops), 0);
 	return 1;
 }
 

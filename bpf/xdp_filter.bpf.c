@@ -11,6 +11,8 @@
  *   ports from the rules;
  * - non-first fragments carry no ports: judged by addresses and protocol only, so port rules
  *   skip them (the first fragment, with the ports, is judged in full).
+ * Drops by a rule are reported as flow events, one in flow_settings.xdp_sample_every per CPU, so a
+ * flood cannot fill the ring buffer.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -57,6 +59,7 @@ static __always_inline int parse_transport(struct cursor *cursor, struct l4_flow
 		if ((void *)(tcp + 1) > cursor->end)
 			return -1;
 		flow->port = bpf_ntohs(tcp->dest);
+		flow->source_port = bpf_ntohs(tcp->source);
 		flow->has_port = 1;
 		return 0;
 	}
@@ -66,6 +69,7 @@ static __always_inline int parse_transport(struct cursor *cursor, struct l4_flow
 		if ((void *)(udp + 1) > cursor->end)
 			return -1;
 		flow->port = bpf_ntohs(udp->dest);
+		flow->source_port = bpf_ntohs(udp->source);
 		flow->has_port = 1;
 		return 0;
 	}
@@ -209,7 +213,11 @@ int xdp_filter(struct xdp_md *ctx)
 		stats->xdp_packets++;
 		stats->xdp_bytes += ctx->data_end - ctx->data;
 	}
-	return verdict.action == L4_DENY ? XDP_DROP : XDP_PASS;
+	if (verdict.action != L4_DENY)
+		return XDP_PASS;
+	if (flow_sample_xdp_drop())
+		l4_report(FLOW_DROPPED, &flow, &verdict, 0);
+	return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

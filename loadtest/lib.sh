@@ -33,11 +33,12 @@ parse_common_option() {
 	esac
 }
 
-# --short: 1 run of 3 s, unless --runs or --duration were given explicitly.
+# --short: 1 run of SECONDS (default 3) s, unless --runs or --duration were given explicitly.
+# shellcheck disable=SC2120 # SECONDS is optional
 apply_short_mode() {
 	if ((SHORT)); then
 		((runs_set)) || RUNS=1
-		((duration_set)) || DURATION=3
+		((duration_set)) || DURATION=${1:-3}
 	fi
 	return 0
 }
@@ -64,6 +65,10 @@ wait_gone() {
 	done
 }
 
+# A script that owns more than lib.sh knows of (a network namespace, an nftables
+# table) defines bench_cleanup_extra. bench_cleanup calls it once the agent and
+# the running job are gone, before the cgroup, pin dir and temp dir go. It runs
+# with set +e, must be bounded, and returns non-zero if it left something behind.
 bench_cleanup() {
 	local rc=$? pids p i
 	((CLEANED)) && return
@@ -74,6 +79,10 @@ bench_cleanup() {
 	if [[ -n $AGENT_PID ]]; then
 		kill -TERM "$AGENT_PID" 2>/dev/null
 		wait_gone "$AGENT_STOP_TIMEOUT" "$AGENT_PID" || kill -KILL "$AGENT_PID" 2>/dev/null
+	fi
+	if declare -F bench_cleanup_extra >/dev/null; then
+		[[ -n $JOB_PID ]] && { wait_gone 5 "$JOB_PID" || kill -KILL "$JOB_PID" 2>/dev/null; }
+		bench_cleanup_extra || { ((rc)) || rc=1; }
 	fi
 	for p in "${NGINX_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null # nginx: fast shutdown
@@ -125,16 +134,20 @@ bench_init() {
 }
 
 # ------------------------------------------------------------ preflight
+# bench_preflight [COMMAND:PACKAGE...]: root, cgroup v2, bpffs, and the
+# commands the script needs, each installed with apt-get from PACKAGE when
+# missing. Default: the HTTP benchmarks' nginx, wrk and curl.
 bench_preflight() {
-	local missing=()
+	local missing=() need
 	((EUID == 0)) || die "must run as root (cgroup and bpffs writes)"
 	[[ -n $CGROUP_ROOT && $(stat -fc %T "$CGROUP_ROOT" 2>/dev/null) == cgroup2fs ]] ||
 		die "${CGROUP_ROOT:-(no cgroup2 mount in /proc/mounts)} is not a cgroup v2 mount"
 	[[ $(stat -fc %T /sys/fs/bpf 2>/dev/null) == bpf_fs ]] || die "/sys/fs/bpf is not a bpffs mount"
 
-	command -v nginx >/dev/null || missing+=(nginx-light)
-	command -v wrk >/dev/null || missing+=(wrk)
-	command -v curl >/dev/null || missing+=(curl)
+	(($#)) || set -- nginx:nginx-light wrk:wrk curl:curl
+	for need; do
+		command -v "${need%%:*}" >/dev/null || missing+=("${need#*:}")
+	done
 	if ((${#missing[@]})); then
 		log "installing ${missing[*]}"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
@@ -160,6 +173,7 @@ ensure_mesh() {
 # and the temp dir, with random www/<name>.bin for each FILE ("1k", "16k",
 # "1m": a number and k or m). Sets SHA[name] to their sha256.
 declare -gA SHA
+# shellcheck disable=SC2120 # no FILE: no generated files (xdp-bench.sh)
 bench_setup() {
 	local f n
 	[[ -e $CG ]] && die "$CG already exists (stale run with the same pid?)"
@@ -181,7 +195,8 @@ bench_setup() {
 		SHA[$f]=$(sha256sum <"$TMP/www/$f.bin" | cut -d' ' -f1)
 	done
 	chmod 755 "$TMP/www"
-	chmod 644 "$TMP/www/"*.bin
+	(($#)) && chmod 644 "$TMP/www/"*.bin
+	return 0
 }
 
 # -------------------------------------------------------------- helpers

@@ -9,6 +9,7 @@
 #define MESH_L4_POLICY_H
 
 #include "l4_maps.h"
+#include "flow_events.h"
 
 #define IPPROTO_ICMPV6 58 /* vmlinux.h has the other IPPROTO_* as an enum, not this one */
 
@@ -19,6 +20,7 @@ struct l4_flow {
 	__u32 destination[4];
 	__u32 protocol;       /* IPPROTO_*; ICMPv6 is given as IPPROTO_ICMP */
 	__u32 port;           /* destination port, host order */
+	__u32 source_port;    /* host order; 0 when unknown */
 	__u32 has_port;       /* 0: not a first fragment, or a protocol without ports */
 };
 
@@ -135,6 +137,24 @@ static __always_inline void l4_decide(const struct l4_flow *flow, struct l4_verd
 			}
 		}
 	}
+}
+
+/* Reports a flow an L4 rule refused (FLOW_DENIED) or dropped (FLOW_DROPPED). */
+static __always_inline void l4_report(__u32 verdict, const struct l4_flow *flow, const struct l4_verdict *decided, __u64 cookie)
+{
+	struct flow_event event = {
+		.verdict = verdict,
+		.family = flow->family,
+		.protocol = flow->protocol,
+		.source_port = flow->source_port,
+		.destination_port = flow->has_port ? flow->port : 0,
+		.rule_slot = decided->stats_slot,
+		.socket_cookie = cookie,
+	};
+
+	__builtin_memcpy(event.source, flow->source, sizeof(event.source));
+	__builtin_memcpy(event.destination, flow->destination, sizeof(event.destination));
+	flow_send(&event);
 }
 
 #endif

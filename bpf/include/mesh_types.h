@@ -175,4 +175,43 @@ enum l4_counter {
 	L4_COUNTER_MAX = 3,
 };
 
+/*
+ * Flow events: one per connection spliced, connection diverted to the node proxy, socket call
+ * denied by an L4 rule, and (sampled) packet dropped by XDP, sent to the agent through the
+ * flow_events ring buffer.
+ */
+enum flow_verdict {
+	FLOW_SPLICED = 1,  /* both ends local: the server's end joined the sockhash */
+	FLOW_DIVERTED = 2, /* established to the node proxy; destination = the service dialled */
+	FLOW_DENIED = 3,   /* connect()/sendmsg() refused with EPERM by an L4 rule */
+	FLOW_DROPPED = 4,  /* dropped by the XDP filter (sampled) */
+};
+
+struct flow_event {
+	__u64 timestamp_ns; /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
+	__u64 socket_cookie; /* 0 for packets */
+	__u32 verdict;      /* enum flow_verdict */
+	__u32 family;       /* AF_INET or AF_INET6 */
+	__u32 source[4];    /* network order; IPv4 in word 0 */
+	__u32 destination[4];
+	__u32 source_port;  /* host order; 0 when not known yet (a denied connect) */
+	__u32 destination_port;
+	__u32 protocol;     /* IPPROTO_* */
+	__u32 rule_slot;    /* L4 statistics slot of the deciding rule (denied, dropped) */
+};
+
+/* Written by the agent into the single-entry flow_settings array. */
+struct flow_settings {
+	__u32 xdp_sample_every; /* 1 event per this many XDP drops (per CPU); 0: none */
+	__u32 pad;
+};
+
+/* Indexes into the per-CPU flow_counters array. */
+enum flow_counter {
+	FLOW_EVENTS_SENT = 0,
+	FLOW_EVENTS_LOST = 1,       /* the ring buffer was full */
+	FLOW_XDP_DROPS_SEEN = 2,    /* drives the sampling */
+	FLOW_COUNTER_MAX = 3,
+};
+
 #endif

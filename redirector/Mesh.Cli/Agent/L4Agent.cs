@@ -31,6 +31,9 @@ internal sealed class L4Agent : IHostedService, IDisposable
         _logger = logger;
     }
 
+    /// <summary>The name of the rule whose counters are in <paramref name="slot"/>, "(default)" for the default's, null if none.</summary>
+    public string? RuleNameOfSlot(uint slot) => _datapath?.RuleNameOfSlot(slot);
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _pinDirectory = _overrides.PinDirectoryFor(_config.Initial);

@@ -9,6 +9,7 @@ internal static class MeshCommandLine
     {
         RunCommand.Create(),
         StatusCommand.Create(),
+        FlowsCommand.Create(),
         DemoCommand.Create(),
         ConfigCommand.Create(),
         PolicyCommand.Create(),

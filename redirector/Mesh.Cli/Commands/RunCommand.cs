@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Mesh.Cli.Agent;
+using Mesh.Cli.Agent.Flows;
 using Mesh.Cli.Agent.L7;
 using Mesh.Proxy.Configuration;
 using Mesh.Redirector.Interop;
@@ -73,11 +74,17 @@ internal static class RunCommand
         builder.Services.AddSingleton<SpliceAgent>();
         builder.Services.AddSingleton<L4Agent>();
         builder.Services.AddSingleton<L7Agent>();
+        builder.Services.AddSingleton<FlowHistory>();
+        builder.Services.AddSingleton<FlowAgent>();
+        builder.Services.AddSingleton<AdminEndpoint>();
         // Started in this order and stopped in reverse: the L7 path goes first on shutdown.
         builder.Services.AddHostedService(services => services.GetRequiredService<SpliceAgent>());
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
         builder.Services.AddHostedService(services => services.GetRequiredService<L4Agent>());
         builder.Services.AddHostedService(services => services.GetRequiredService<L7Agent>());
+        // After the datapaths, which pin the flow ring buffer; the admin API last, once there is something to serve.
+        builder.Services.AddHostedService(services => services.GetRequiredService<FlowAgent>());
+        builder.Services.AddHostedService(services => services.GetRequiredService<AdminEndpoint>());
 
         var host = builder.Build();
         // Disposed asynchronously: the L7 path's proxy host only has an asynchronous dispose.

@@ -27,7 +27,7 @@ internal static class StatusCommand
         {
             using var counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceCounters));
             using var sockets = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.SpliceSockets));
-            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count, ReadDivert(pinDirectory), ReadL4(pinDirectory)));
+            Console.Write(StatusReport.Render(state, SpliceCounterReader.Read(counters), sockets.Keys<SockKey>().Count, ReadDivert(pinDirectory), ReadL4(pinDirectory), ReadFlowCounters(pinDirectory)));
             return 0;
         }
         catch (BpfException error)
@@ -52,6 +52,18 @@ internal static class StatusCommand
             StatsOf(L4Limits.DefaultStatsSlot),
             Malformed: counters.SumPerCpu((uint)L4Counter.XdpMalformed),
             Fragments: counters.SumPerCpu((uint)L4Counter.XdpFragments));
+    }
+
+    /// <summary>Flow events sent to the agent and lost to a full ring buffer, or null without the map.</summary>
+    private static (ulong Sent, ulong Lost)? ReadFlowCounters(string pinDirectory)
+    {
+        var pin = Path.Combine(pinDirectory, MapNames.FlowCounters);
+        if (!File.Exists(pin))
+        {
+            return null;
+        }
+        using var counters = BpfMap.OpenPinned(pin);
+        return (counters.SumPerCpu((uint)FlowCounter.EventsSent), counters.SumPerCpu((uint)FlowCounter.EventsLost));
     }
 
     /// <summary>The L7 diversion's counters, or null when the agent runs without it.</summary>

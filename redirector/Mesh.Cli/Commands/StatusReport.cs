@@ -8,7 +8,7 @@ namespace Mesh.Cli.Commands;
 /// <summary>Renders `mesh status` as aligned tables.</summary>
 internal static class StatusReport
 {
-    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets, DivertStatus? divert = null, L4Status? l4 = null)
+    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets, DivertStatus? divert = null, L4Status? l4 = null, (ulong Sent, ulong Lost)? flowEvents = null)
     {
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
@@ -57,6 +57,11 @@ internal static class StatusReport
         if (l4 is not null)
         {
             AppendL4(text, l4);
+        }
+        if (flowEvents is { } events)
+        {
+            text.AppendLine();
+            text.AppendLine($"flow events: {events.Sent:N0} sent to the agent, {events.Lost:N0} lost to a full ring buffer (see 'mesh flows')");
         }
         return text.ToString();
     }

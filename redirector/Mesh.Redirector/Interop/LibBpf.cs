@@ -64,6 +64,15 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Library, EntryPoint = "bpf_prog_test_run_opts")]
     public static partial int ProgTestRun(int programFd, TestRunOptions* options);
 
+    [LibraryImport(Library, EntryPoint = "ring_buffer__new", SetLastError = true)]
+    public static partial IntPtr RingBufferNew(int mapFd, delegate* unmanaged<IntPtr, void*, nuint, int> sample, IntPtr context, IntPtr options);
+
+    [LibraryImport(Library, EntryPoint = "ring_buffer__poll")]
+    public static partial int RingBufferPoll(IntPtr ringBuffer, int timeoutMs);
+
+    [LibraryImport(Library, EntryPoint = "ring_buffer__free")]
+    public static partial void RingBufferFree(IntPtr ringBuffer);
+
     [LibraryImport(Library, EntryPoint = "bpf_link__destroy")]
     public static partial int LinkDestroy(IntPtr link);
 
@@ -157,6 +166,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);
 
+    [LibraryImport(Library, EntryPoint = "clock_gettime", SetLastError = true)]
+    public static partial int ClockGetTime(int clock, TimeSpec* time);
+
     [LibraryImport(Library, EntryPoint = "name_to_handle_at", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int NameToHandleAt(int directoryFd, string path, CgroupFileHandle* handle, int* mountId, int flags);
 
@@ -164,6 +176,7 @@ internal static unsafe partial class LibC
     public static partial int VsnPrintf(byte* buffer, nuint size, byte* format, IntPtr args);
 
     public const int AtFdCwd = -100;
+    public const int ClockBoottime = 7;
     public const int ORdOnly = 0;
     public const int ODirectory = 0x10000;
     public const int OCloexec = 0x80000;
@@ -176,4 +189,12 @@ internal struct CgroupFileHandle
     public uint HandleBytes;
     public int HandleType;
     public ulong Id;
+}
+
+/// <summary>struct timespec on 64-bit Linux.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct TimeSpec
+{
+    public long Seconds;
+    public long Nanoseconds;
 }

@@ -23,6 +23,10 @@ public static class MapNames
     public const string L4RuleStats = "l4_rule_stats";
     public const string L4Counters = "l4_counters";
 
+    public const string FlowEvents = "flow_events";
+    public const string FlowSettings = "flow_settings";
+    public const string FlowCounters = "flow_counters";
+
     /// <summary>The maps of the kernel splice (splice_maps.h).</summary>
     public static readonly IReadOnlyList<string> Splice = [SpliceSockets, SpliceCounters, SpliceSettings, SpliceDirections, NodeAddresses];
 
@@ -32,6 +36,9 @@ public static class MapNames
     /// <summary>The maps of the L3/L4 policy (l4_maps.h).</summary>
     public static readonly IReadOnlyList<string> L4 = [L4Sources, L4Destinations, L4Rules, L4Generations, L4Active, L4RuleStats, L4Counters];
 
+    /// <summary>The flow-event ring buffer and its settings and counters (flow_events.h), shared by every concern.</summary>
+    public static readonly IReadOnlyList<string> Flows = [FlowEvents, FlowSettings, FlowCounters];
+
     /// <summary>Every map Mesh pins.</summary>
-    public static readonly IReadOnlyList<string> All = [.. Splice, .. Divert, .. L4];
+    public static readonly IReadOnlyList<string> All = [.. Splice, .. Divert, .. L4, .. Flows];
 }

@@ -129,6 +129,19 @@ public sealed class L4Datapath : IDisposable
         }
     }
 
+    /// <summary>The rule in force whose counters are in <paramref name="slot"/>: its name, "(default)", or null.</summary>
+    public string? RuleNameOfSlot(uint slot)
+    {
+        if (slot == L4Limits.DefaultStatsSlot)
+        {
+            return "(default)";
+        }
+        lock (_applying)
+        {
+            return _slotOfRule.FirstOrDefault(pair => pair.Value == slot).Key;
+        }
+    }
+
     /// <summary>The counters of each rule in force, in precedence order, and of the default.</summary>
     public L4StatsSnapshot ReadStats()
     {

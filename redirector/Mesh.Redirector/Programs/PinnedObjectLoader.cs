@@ -1,4 +1,5 @@
 using Mesh.Redirector.Interop;
+using Mesh.Redirector.Maps;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Redirector.Programs;
@@ -15,7 +16,10 @@ internal sealed class PinnedObjectLoader
     private readonly LibBpfLog _libBpfLog;
     private readonly ILogger _logger;
 
-    /// <param name="mapNames">The maps these objects pin; only these are replaced or removed.</param>
+    /// <param name="mapNames">
+    /// The maps of this concern; only these (and the flow-event maps every concern shares, see
+    /// <see cref="MapNames.Flows"/>) are replaced or removed.
+    /// </param>
     public PinnedObjectLoader(string pinDirectory, string? objectDirectory, IReadOnlyList<string> mapNames, LibBpfLog libBpfLog, ILogger logger)
     {
         _pinDirectory = pinDirectory;
@@ -77,5 +81,9 @@ internal sealed class PinnedObjectLoader
         }
     }
 
-    public void RemovePins() => PinnedMaps.Remove(_pinDirectory, _mapNames);
+    /// <summary>
+    /// Unpins this concern's maps and the shared flow-event maps. Unpinning a map another concern
+    /// still uses does not free it: the loaded programs keep it alive.
+    /// </summary>
+    public void RemovePins() => PinnedMaps.Remove(_pinDirectory, [.. _mapNames, .. MapNames.Flows]);
 }

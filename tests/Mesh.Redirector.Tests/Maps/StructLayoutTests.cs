@@ -30,6 +30,9 @@ public sealed class StructLayoutTests
         { "xdp_filter.bpf.o", "l4_active", typeof(L4Active) },
         { "xdp_filter.bpf.o", "l4_rule_stats", typeof(L4RuleStats) },
         { "local_policy.bpf.o", "l4_rule_stats", typeof(L4RuleStats) },
+        { "sockops.bpf.o", "flow_event", typeof(FlowEvent) },
+        { "xdp_filter.bpf.o", "flow_event", typeof(FlowEvent) },
+        { "sockops.bpf.o", "flow_settings", typeof(FlowSettings) },
     };
 
     [Theory]
@@ -57,6 +60,20 @@ public sealed class StructLayoutTests
 
     [Fact]
     public void L4Counter_Values_MatchHeaderEnum() => AssertEnumMirrors<L4Counter>("l4_counter", "L4");
+
+    [Fact]
+    public void FlowCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<FlowCounter>("flow_counter", "FLOW");
+
+    [Fact]
+    public void FlowVerdict_Values_MatchHeaderEnum()
+    {
+        var header = File.ReadAllText(Path.Combine(RepositoryRoot(), "bpf", "include", "mesh_types.h"));
+        var body = Regex.Match(header, @"enum flow_verdict \{(.*?)\};", RegexOptions.Singleline).Groups[1].Value;
+        var values = Regex.Matches(body, @"\bFLOW_(\w+)\s*=\s*(\d+)")
+            .Select(match => KeyValuePair.Create(PascalCase(match.Groups[1].Value.ToLowerInvariant()), uint.Parse(match.Groups[2].Value)));
+
+        Assert.Equal(values, Enum.GetValues<FlowVerdict>().Select(value => KeyValuePair.Create(value.ToString(), (uint)value)));
+    }
 
     [Fact]
     public void L4Limits_MatchHeaderDefines()
