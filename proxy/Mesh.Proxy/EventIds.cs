@@ -36,4 +36,8 @@ internal static class EventIds
     // Hosting 50-59
     public const int ListenerBound = 50;
     public const int ConnectionSniffFailed = 51;
+
+    // Telemetry 60-69
+    public const int TelemetryExporting = 60;
+    public const int TelemetryOff = 61;
 }

@@ -3,10 +3,12 @@ using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Hosting;
 using Mesh.Proxy.Management;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -39,23 +41,34 @@ public sealed class MeshProxyHostOptions
 
     /// <summary>How long a new connection may stay silent before it is treated as HTTP/1.1.</summary>
     public TimeSpan ProtocolDetectionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// OTLP export of traces and metrics, read once at start. Null: no telemetry at all. Otherwise the options and the
+    /// <c>OTEL_*</c> environment decide (<see cref="MeshTelemetryOptions"/>); without an endpoint in either, nothing is
+    /// exported, no exporter is started and the proxy makes no spans or metrics.
+    /// </summary>
+    public MeshTelemetryOptions? Telemetry { get; init; }
 }
 
 /// <summary>
 /// The proxy as a self-contained server the agent (or a test) can start and stop: its own DI container, Kestrel on the
 /// given endpoints (HTTP/1.1 and h2c on each) and the pipeline of <see cref="MeshProxyServiceCollectionExtensions.UseMeshProxy"/>.
 /// </summary>
-public sealed class MeshProxyHost : IAsyncDisposable
+public sealed partial class MeshProxyHost : IAsyncDisposable
 {
     private readonly IHost _host;
     private readonly CleartextListener[] _listeners;
     private readonly IReadOnlyList<ProxyService> _initial;
+    private readonly MeshTelemetryOptions? _telemetry;
+    private readonly TelemetryExportPlan? _export;
 
-    private MeshProxyHost(IHost host, CleartextListener[] listeners, IReadOnlyList<ProxyService> initial)
+    private MeshProxyHost(IHost host, CleartextListener[] listeners, MeshProxyHostOptions options, TelemetryExportPlan? export)
     {
         _host = host;
         _listeners = listeners;
-        _initial = initial;
+        _initial = options.Services;
+        _telemetry = options.Telemetry;
+        _export = export;
     }
 
     /// <summary>The bound listen endpoints, in the order of <see cref="MeshProxyHostOptions.Listen"/> (after start).</summary>
@@ -79,7 +92,12 @@ public sealed class MeshProxyHost : IAsyncDisposable
 
         ProxyConfigValidator.ThrowIfInvalid(options.Services);
         var listeners = options.Listen.Select(e => new CleartextListener(e, options.ProtocolDetectionTimeout)).ToArray();
+        var export = options.Telemetry is { } telemetry ? TelemetryExportPlan.Resolve(telemetry) : null;
         var host = new HostBuilder()
+            // The OpenTelemetry SDK reads the standard OTEL_* variables from the host's configuration, which is
+            // otherwise empty here.
+            .ConfigureAppConfiguration(configuration => configuration.AddInMemoryCollection(
+                export?.Environment.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)) ?? []))
             .ConfigureServices(services =>
             {
                 services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
@@ -90,6 +108,11 @@ public sealed class MeshProxyHost : IAsyncDisposable
                 }
 
                 services.AddMeshProxy(options.Configure);
+                if (export is not null)
+                {
+                    services.AddMeshProxyTelemetry(export);
+                }
+
                 if (options.Resolver is { } resolver)
                 {
                     services.AddSingleton(resolver);
@@ -114,7 +137,7 @@ public sealed class MeshProxyHost : IAsyncDisposable
                 web.Configure(app => app.UseMeshProxy());
             })
             .Build();
-        return new MeshProxyHost(host, listeners, options.Services);
+        return new MeshProxyHost(host, listeners, options, export);
     }
 
     /// <summary>Builds and starts a host.</summary>
@@ -142,6 +165,18 @@ public sealed class MeshProxyHost : IAsyncDisposable
         }
 
         await _host.StartAsync(cancellationToken);
+        if (_telemetry is not null)
+        {
+            var logger = Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Telemetry");
+            if (_export is not null)
+            {
+                Log.TelemetryExporting(logger, _export.Describe());
+            }
+            else
+            {
+                Log.TelemetryOff(logger);
+            }
+        }
     }
 
     /// <summary>Stops listening and waits (up to the shutdown timeout) for requests in flight.</summary>
@@ -158,6 +193,17 @@ public sealed class MeshProxyHost : IAsyncDisposable
         {
             _host.Dispose();
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = EventIds.TelemetryExporting, Level = LogLevel.Information,
+            Message = "Telemetry: exporting {Export}")]
+        public static partial void TelemetryExporting(ILogger logger, string export);
+
+        [LoggerMessage(EventId = EventIds.TelemetryOff, Level = LogLevel.Information,
+            Message = "Telemetry off: no OTLP endpoint in the config's telemetry.otlp.endpoint or in OTEL_EXPORTER_OTLP_ENDPOINT")]
+        public static partial void TelemetryOff(ILogger logger);
     }
 
     /// <summary>The agent owns the process lifetime (signals, Ctrl+C); the proxy host only follows Start and Stop.</summary>

@@ -3,6 +3,7 @@ using Mesh.Proxy.Management;
 using Mesh.Proxy.Policy;
 using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.RateLimiting;
@@ -53,7 +54,8 @@ public static partial class MeshProxyServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The proxy's request pipeline, in order: original destination → route match, authorization and deny
+    /// The proxy's request pipeline, in order: telemetry (<c>RequestTelemetryMiddleware</c>, when
+    /// <see cref="MeshTelemetryServiceCollectionExtensions.AddMeshProxyInstrumentation"/> was called) → original destination → route match, authorization and deny
     /// (<c>MeshRoutingMiddleware</c>) → rate limit → fault injection, redirect, body buffering, mirror, weighted backend
     /// (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP (power-of-two-choices load
     /// balancing, transforms, forwarder with the resilience handler). Use it as the whole pipeline of the proxy's app.
@@ -66,6 +68,11 @@ public static partial class MeshProxyServiceCollectionExtensions
         }
 
         var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Pipeline");
+        if (app.ApplicationServices.GetService<ProxyInstrumentation>() is not null)
+        {
+            app.UseMiddleware<RequestTelemetryMiddleware>();
+        }
+
         app.UseMiddleware<MeshRoutingMiddleware>();
         app.UseRateLimiter();
         app.UseMiddleware<RouteFiltersMiddleware>();

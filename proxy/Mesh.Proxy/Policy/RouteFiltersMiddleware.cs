@@ -3,6 +3,7 @@ using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Forwarding;
 using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -38,6 +39,7 @@ internal sealed partial class RouteFiltersMiddleware(
             if (fault.Abort is { } abort && Draw(abort.Percent))
             {
                 Log.FaultAbortInjected(logger, route.Id, abort.StatusCode);
+                context.RecordVerdict(ProxyVerdict.FaultInjected);
                 await LocalReply.WriteAsync(context, abort.StatusCode, MeshHeaders.Fault, "abort");
                 return;
             }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Threading.RateLimiting;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Logging;
@@ -64,6 +65,7 @@ internal sealed partial class RouteRateLimiter : IDisposable
         var http = context.HttpContext;
         http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         http.Response.ContentLength = 0;
+        http.RecordVerdict(ProxyVerdict.RateLimited);
         Log.RateLimited(_logger, http.Features.Get<MeshRequestFeature>()?.Route.Id, http.Connection.RemoteIpAddress, seconds);
         return default;
     }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Mesh.Proxy.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
@@ -13,11 +14,19 @@ namespace Mesh.Proxy.Resilience;
 internal sealed class MeshForwarderHttpClientFactory(
     IOptions<MeshProxyOptions> options,
     ILogger<ForwarderHttpClientFactory> factoryLogger,
-    ILogger<ResilientForwardingHandler> handlerLogger) : ForwarderHttpClientFactory(factoryLogger)
+    ILogger<ResilientForwardingHandler> handlerLogger,
+    ProxyInstrumentation? instrumentation = null) : ForwarderHttpClientFactory(factoryLogger)
 {
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
+        if (instrumentation is not null)
+        {
+            // No propagator: no DiagnosticsHandler in the chain, whose hidden per-send activity would be what the
+            // upstream sees as its parent. Each try's own span is injected instead (ProxyInstrumentation.StartAttempt).
+            handler.ActivityHeadersPropagator = null;
+        }
+
         handler.ConnectTimeout = options.Value.UpstreamConnectTimeout;
         var mark = options.Value.UpstreamSocketMark;
         if (mark != 0)
@@ -45,5 +54,5 @@ internal sealed class MeshForwarderHttpClientFactory(
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>
-        new ResilientForwardingHandler(base.WrapHandler(context, handler), handlerLogger);
+        new ResilientForwardingHandler(base.WrapHandler(context, handler), handlerLogger, instrumentation);
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.ExceptionServices;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
@@ -19,8 +20,11 @@ namespace Mesh.Proxy.Resilience;
 /// the client's body and can be sent once; for replay the filters stage has buffered bodies up to the limit
 /// (<see cref="RequestBody"/>), and <see cref="ForwardingAttempts"/> sends those bytes on every try. Pipeline
 /// rejections become local answers: a timeout 504, an open circuit 503, each with <c>x-mesh-error</c>.
+/// With telemetry on, each try is a client span of its own (<see cref="ProxyInstrumentation.StartAttempt"/>), since
+/// every try passes here, once, whether the route retries or not.
 /// </remarks>
-internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inner, ILogger logger) : DelegatingHandler(inner)
+internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inner, ILogger logger, ProxyInstrumentation? instrumentation)
+    : DelegatingHandler(inner)
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -33,7 +37,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         route.RetryBudget?.RecordRequest();
         if (!route.HasResilience)
         {
-            return await base.SendAsync(request, cancellationToken);
+            return await SendTryAsync(request, feature, attempt: 1, cancellationToken);
         }
 
         var attempts = new ForwardingAttempts(request, feature);
@@ -47,7 +51,8 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
                     var message = state.Attempts.Next();
                     try
                     {
-                        return Outcome.FromResult(await state.Handler.SendTryAsync(message, context.CancellationToken));
+                        return Outcome.FromResult(
+                            await state.Handler.SendTryAsync(message, state.Feature, state.Attempts.Count, context.CancellationToken));
                     }
                     catch (Exception e)
                     {
@@ -55,7 +60,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
                     }
                 },
                 context,
-                (Handler: this, Attempts: attempts));
+                (Handler: this, Attempts: attempts, Feature: feature));
 
             switch (outcome.Exception)
             {
@@ -66,6 +71,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
                     return LocalResponse(request, HttpStatusCode.GatewayTimeout, "timeout");
                 case BrokenCircuitException:
                     Log.CircuitRejected(logger, route.Id);
+                    feature.Telemetry?.Decide(ProxyVerdict.CircuitOpen);
                     return LocalResponse(request, HttpStatusCode.ServiceUnavailable, "circuit-open");
                 default:
                     // Connection errors and cancellations: YARP's forwarder reports them (502, or the client is gone).
@@ -79,8 +85,30 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         }
     }
 
-    private Task<HttpResponseMessage> SendTryAsync(HttpRequestMessage message, CancellationToken cancellationToken) =>
-        base.SendAsync(message, cancellationToken);
+    private async Task<HttpResponseMessage> SendTryAsync(
+        HttpRequestMessage message,
+        MeshRequestFeature feature,
+        int attempt,
+        CancellationToken cancellationToken)
+    {
+        if (instrumentation is null)
+        {
+            return await base.SendAsync(message, cancellationToken);
+        }
+
+        var span = instrumentation.StartAttempt(message, feature, attempt);
+        try
+        {
+            var response = await base.SendAsync(message, cancellationToken);
+            ProxyInstrumentation.EndAttempt(span, response, failure: null);
+            return response;
+        }
+        catch (Exception e)
+        {
+            ProxyInstrumentation.EndAttempt(span, response: null, e);
+            throw;
+        }
+    }
 
     private static HttpResponseMessage LocalResponse(HttpRequestMessage request, HttpStatusCode status, string error)
     {

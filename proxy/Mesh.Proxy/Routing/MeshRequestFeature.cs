@@ -1,5 +1,6 @@
 using System.Net;
 using Mesh.Proxy.Resilience;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
 
 namespace Mesh.Proxy.Routing;
@@ -30,4 +31,7 @@ internal sealed class MeshRequestFeature
     public BackendService? Backend { get; set; }
 
     public RequestBody Body { get; set; } = RequestBody.NotCaptured;
+
+    /// <summary>The request's telemetry, for the stages that have no <see cref="HttpContext"/> (null when telemetry is off).</summary>
+    public RequestTelemetry? Telemetry { get; init; }
 }

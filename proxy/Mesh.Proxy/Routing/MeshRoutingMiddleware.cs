@@ -1,4 +1,5 @@
 using Mesh.Proxy.Management;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -25,6 +26,7 @@ internal sealed partial class MeshRoutingMiddleware(
     public Task InvokeAsync(HttpContext context)
     {
         var snapshot = config.Snapshot;
+        var telemetry = context.Features.Get<RequestTelemetry>();
         var destination = resolver.Resolve(context);
         if (destination is null)
         {
@@ -38,7 +40,9 @@ internal sealed partial class MeshRoutingMiddleware(
             return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshHeaders.Error, "unknown-destination");
         }
 
+        telemetry?.Identify(service.Name, route: null);
         var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress);
+        telemetry?.IdentifySource(source);
         if (service.Authorization is { } serviceRule && !serviceRule.Allows(source))
         {
             return Deny(context, service.Name, null, serviceRule.DenyReason(source), DenyKind.Source);
@@ -48,6 +52,8 @@ internal sealed partial class MeshRoutingMiddleware(
         {
             return Deny(context, service.Name, null, "no route matched", DenyKind.NoRoute);
         }
+
+        telemetry?.Identify(service.Name, route.Id);
 
         if (route.Authorization is { } routeRule && !routeRule.Allows(source))
         {
@@ -61,6 +67,7 @@ internal sealed partial class MeshRoutingMiddleware(
         }
 
         Log.RouteMatched(logger, context.Request.Method, context.Request.Path, route.Id, source);
+        telemetry?.Decide(ProxyVerdict.Allowed);
         context.Features.Set(new MeshRequestFeature
         {
             Snapshot = snapshot,
@@ -69,6 +76,7 @@ internal sealed partial class MeshRoutingMiddleware(
             Route = route,
             MatchedBy = matchedBy,
             SourceService = source,
+            Telemetry = telemetry,
         });
         return next(context);
     }
@@ -89,6 +97,7 @@ internal sealed partial class MeshRoutingMiddleware(
                 break;
         }
 
+        context.RecordVerdict(ProxyVerdict.Denied);
         return LocalReply.WriteAsync(context, StatusCodes.Status403Forbidden, MeshHeaders.DenyReason, reason);
     }
 

@@ -17,7 +17,7 @@ public sealed class L4Datapath : IDisposable
     public const string XdpProgram = "xdp_filter";
     public const string SweepProgram = "local_sweep";
     private const int NoSuchDevice = 19; // ENODEV: the interface does not exist, in no mode
-    private static readonly string[] SocketPrograms = ["local_connect4", "local_connect6", "local_sendmsg4", "local_sendmsg6"];
+    public static readonly IReadOnlyList<string> SocketPrograms = ["local_connect4", "local_connect6", "local_sendmsg4", "local_sendmsg6"];
 
     private readonly ILogger _logger;
     private readonly PinnedObjectLoader _loader;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Proxy.Tests.Infrastructure;
@@ -34,7 +35,8 @@ internal sealed class TestProxy : IAsyncDisposable
         IReadOnlyList<ProxyService> services,
         IOriginalDestinationResolver? resolver,
         IReadOnlyList<IPEndPoint>? listen = null,
-        Action<MeshProxyOptions>? configure = null)
+        Action<MeshProxyOptions>? configure = null,
+        MeshTelemetryOptions? telemetry = null)
     {
         var logs = new CapturingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
@@ -46,6 +48,7 @@ internal sealed class TestProxy : IAsyncDisposable
             LoggerFactory = loggerFactory,
             Configure = configure,
             ShutdownTimeout = TimeSpan.FromSeconds(1),
+            Telemetry = telemetry,
         });
         return new TestProxy(host, logs);
     }

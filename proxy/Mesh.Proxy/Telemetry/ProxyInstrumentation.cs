@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Mesh.Proxy.Routing;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Mesh.Proxy.Telemetry;
+
+/// <summary>
+/// The proxy's spans and metrics: the <see cref="ActivitySource"/> and <see cref="Meter"/> named
+/// <see cref="Name"/>, owned by the proxy's container (registered only when telemetry is on).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Where the spans come from. The proxy makes both kinds itself rather than enriching the ASP.NET Core and HttpClient
+/// instrumentations', because with YARP those do not give a correct tree:
+/// </para>
+/// <list type="bullet">
+/// <item>Server span: one per request, opened by <see cref="RequestTelemetryMiddleware"/> with the context of the
+/// client's <c>traceparent</c> (read with the runtime's <see cref="DistributedContextPropagator"/>), or as a new root.
+/// ASP.NET Core's own hosting activity would need the instrumentation package, whose per-request filter and route tag
+/// (YARP's <c>/{**catch-all}</c>) apply to every host in the process.</item>
+/// <item>Client spans: one per try, opened by the resilience handler around each send to an upstream endpoint, so a
+/// retried request shows one span per try, each a child of the server span, with its attempt number. HttpClient's own
+/// activities cannot carry that: the forwarder's <see cref="SocketsHttpHandler"/> runs a DiagnosticsHandler that, on
+/// each send and whenever an activity is current, starts a hidden <c>System.Net.Http.HttpRequestOut</c> activity (even
+/// with no listener) and injects <em>its</em> id, so the upstream's parent would be a span nobody exports. So when
+/// telemetry is on, the forwarder's handler gets no header propagator (which takes the DiagnosticsHandler out of its
+/// chain), and <see cref="StartAttempt"/> injects the try's own span instead: YARP's <see cref="ReverseProxyPropagator"/>
+/// drops the client's trace headers that YARP copied, then writes <c>traceparent</c> (and <c>tracestate</c>) of the
+/// span. Each retry is a copy of the first try's message, so its headers are replaced the same way.</item>
+/// </list>
+/// <para>
+/// A try's span ends at the upstream's response headers, where the resilience handler decides on a retry; the body is
+/// streamed to the client afterwards, within the server span. When no listener wants a span (traces not exported),
+/// nothing is allocated for it and the current activity, if any, is what the upstream receives.
+/// </para>
+/// </remarks>
+internal sealed class ProxyInstrumentation : IDisposable
+{
+    /// <summary>The name of the activity source and of the meter.</summary>
+    public const string Name = "Mesh.Proxy";
+
+    // OpenTelemetry's advised buckets for http.server.request.duration, in seconds.
+    private static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+    private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+    private readonly ActivitySource _source;
+    private readonly ReverseProxyPropagator _propagator = new(DistributedContextPropagator.Current);
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _errors;
+    private readonly Histogram<double> _duration;
+
+    public ProxyInstrumentation(IMeterFactory meters)
+    {
+        var version = typeof(ProxyInstrumentation).Assembly.GetName().Version?.ToString();
+        _source = new ActivitySource(Name, version);
+        var meter = meters.Create(new MeterOptions(Name) { Version = version });
+        _requests = meter.CreateCounter<long>("mesh.proxy.requests", "{request}",
+            "Requests the proxy answered, by service, route, verdict and status class.");
+        _errors = meter.CreateCounter<long>("mesh.proxy.errors", "{request}",
+            "Requests answered with a 5xx, or refused by a policy (any verdict but allowed).");
+        _duration = meter.CreateHistogram("mesh.proxy.request.duration", "s",
+            "Time from the request's arrival at the proxy to the end of its answer.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+    }
+
+    /// <summary>Opens the server span of a request, continuing the client's trace if it sent one.</summary>
+    public RequestTelemetry StartRequest(HttpContext context)
+    {
+        var request = context.Request;
+        var method = MethodName(request.Method);
+        DistributedContextPropagator.Current.ExtractTraceIdAndState(request.Headers, GetHeader, out var traceParent, out var traceState);
+        ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
+
+        // A default parent context means "the current activity", which here is ASP.NET Core's hosting activity (it
+        // exists whenever logging is on, and is never exported). Without a traceparent the span is a root instead.
+        var current = Activity.Current;
+        Activity.Current = null;
+        var activity = _source.StartActivity(method, ActivityKind.Server, parent);
+        if (activity is null)
+        {
+            Activity.Current = current;
+        }
+        else
+        {
+            // Baggage rides on the span so that the upstream receives it again (the propagator rewrites all trace headers).
+            foreach (var (key, value) in DistributedContextPropagator.Current.ExtractBaggage(request.Headers, GetHeader) ?? [])
+            {
+                activity.AddBaggage(key, value);
+            }
+        }
+
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(TelemetryTags.RequestMethod, method);
+            activity.SetTag(TelemetryTags.UrlScheme, request.Scheme);
+            activity.SetTag(TelemetryTags.UrlPath, request.Path.Value);
+            activity.SetTag(TelemetryTags.ProtocolVersion, ProtocolVersion(request.Protocol));
+            activity.SetTag(TelemetryTags.ClientAddress, context.Connection.RemoteIpAddress?.ToString());
+        }
+
+        return new RequestTelemetry(activity, method);
+    }
+
+    /// <summary>Closes the server span and records the request's metrics.</summary>
+    public void EndRequest(RequestTelemetry telemetry, int statusCode, Exception? failure, TimeSpan elapsed)
+    {
+        if (telemetry.Activity is { } activity)
+        {
+            if (activity.IsAllDataRequested)
+            {
+                activity.SetTag(TelemetryTags.ResponseStatusCode, statusCode);
+                if (failure is not null)
+                {
+                    activity.SetStatus(ActivityStatusCode.Error, failure.Message);
+                    activity.SetTag(TelemetryTags.ErrorType, failure.GetType().FullName);
+                }
+                else if (statusCode >= 500)
+                {
+                    // Semantic conventions: a server span is an error for 5xx only.
+                    activity.SetStatus(ActivityStatusCode.Error);
+                    activity.SetTag(TelemetryTags.ErrorType, statusCode.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+
+            activity.Dispose();
+        }
+
+        var tags = new TagList();
+        if (telemetry.Service is { } service)
+        {
+            tags.Add(TelemetryTags.Service, service);
+        }
+
+        if (telemetry.Route is { } route)
+        {
+            tags.Add(TelemetryTags.Route, route);
+        }
+
+        if (telemetry.Verdict is { } verdict)
+        {
+            tags.Add(TelemetryTags.Verdict, verdict.Name());
+        }
+
+        tags.Add(TelemetryTags.StatusClass, StatusClass(statusCode));
+        _requests.Add(1, tags);
+        if (statusCode >= 500 || telemetry.Verdict is { } refused && refused != ProxyVerdict.Allowed)
+        {
+            _errors.Add(1, tags);
+        }
+
+        _duration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    /// <summary>
+    /// Opens the client span of one try (a child of the request's server span, which is current here) and writes its
+    /// context into the message's trace headers.
+    /// </summary>
+    /// <param name="message">The try's message: YARP's for the first, a copy for each retry.</param>
+    /// <param name="feature">The request's routing decision.</param>
+    /// <param name="attempt">1 for the first try, 2 for the first retry, ...</param>
+    public Activity? StartAttempt(HttpRequestMessage message, MeshRequestFeature feature, int attempt)
+    {
+        var method = MethodName(message.Method.Method);
+        var activity = _source.StartActivity(method, ActivityKind.Client);
+        if (activity is { IsAllDataRequested: true })
+        {
+            var uri = message.RequestUri!;
+            activity.SetTag(TelemetryTags.RequestMethod, method);
+            activity.SetTag(TelemetryTags.ServerAddress, uri.DnsSafeHost);
+            activity.SetTag(TelemetryTags.ServerPort, uri.Port);
+            activity.SetTag(TelemetryTags.UrlFull, uri.AbsoluteUri);
+            activity.SetTag(TelemetryTags.Service, feature.Backend?.Name ?? feature.Route.ServiceName);
+            activity.SetTag(TelemetryTags.Route, feature.Route.Id);
+            activity.SetTag(TelemetryTags.Attempt, attempt);
+            if (attempt > 1)
+            {
+                activity.SetTag(TelemetryTags.ResendCount, attempt - 1);
+            }
+        }
+
+        // Without any activity the client's own trace headers, as YARP copied them, go on unchanged.
+        if ((activity ?? Activity.Current) is { } propagated)
+        {
+            _propagator.Inject(propagated, message, SetHeader);
+        }
+
+        return activity;
+    }
+
+    /// <summary>Closes a try's span with the upstream's status, or with the error that ended the try.</summary>
+    public static void EndAttempt(Activity? activity, HttpResponseMessage? response, Exception? failure)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        if (activity.IsAllDataRequested)
+        {
+            if (response is not null)
+            {
+                var status = (int)response.StatusCode;
+                activity.SetTag(TelemetryTags.ResponseStatusCode, status);
+                activity.SetTag(TelemetryTags.ProtocolVersion, response.Version.Major >= 2 ? response.Version.Major.ToString(CultureInfo.InvariantCulture) : response.Version.ToString(2));
+                if (status >= 400)
+                {
+                    // Semantic conventions: a client span is an error for 4xx and 5xx.
+                    activity.SetStatus(ActivityStatusCode.Error);
+                    activity.SetTag(TelemetryTags.ErrorType, status.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+            else if (failure is not null)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, failure.Message);
+                activity.SetTag(TelemetryTags.ErrorType, failure.GetType().FullName);
+            }
+        }
+
+        activity.Dispose();
+    }
+
+    public void Dispose() => _source.Dispose();
+
+    private static string StatusClass(int statusCode) =>
+        statusCode is >= 100 and < 600 ? StatusClasses[(statusCode / 100) - 1] : "other";
+
+    // Semantic conventions: known methods as they are, anything else as _OTHER, which keeps span names and
+    // attributes bounded whatever clients send.
+    private static string MethodName(string method) => method switch
+    {
+        "GET" or "HEAD" or "POST" or "PUT" or "DELETE" or "OPTIONS" or "PATCH" or "TRACE" or "CONNECT" => method,
+        _ => "_OTHER",
+    };
+
+    private static string ProtocolVersion(string protocol) => protocol switch
+    {
+        "HTTP/1.1" => "1.1",
+        "HTTP/2" => "2",
+        "HTTP/1.0" => "1.0",
+        "HTTP/3" => "3",
+        _ => protocol,
+    };
+
+    private static void GetHeader(object? carrier, string name, out string? value, out IEnumerable<string>? values)
+    {
+        values = null;
+        value = carrier is IHeaderDictionary headers && headers.TryGetValue(name, out var found) ? found.ToString() : null;
+    }
+
+    private static void SetHeader(object? carrier, string name, string value) =>
+        ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value);
+}
