@@ -31,19 +31,38 @@ static __always_inline int is_proxy_upstream(const struct bpf_sock_addr *ctx, co
 	return 0;
 }
 
-/* Records where the socket was going and reports whether the service has HTTP policy. */
-static __always_inline int divert_lookup(struct bpf_sock_addr *ctx, struct service_key *service)
+enum divert_decision {
+	DIVERT_NO = 0,      /* not a diverted service, or failing open: connect where dialled */
+	DIVERT_YES = 1,     /* rewrite to the node proxy */
+	DIVERT_REFUSE = 2,  /* failing closed: EPERM */
+};
+
+/*
+ * Decides what happens to a connect() to the service: not diverted, diverted (the original
+ * destination is recorded for the proxy), or, while the proxy is down, the service's fail mode.
+ */
+static __always_inline enum divert_decision divert_lookup(struct bpf_sock_addr *ctx, struct service_key *service,
+							  const struct divert_settings *settings)
 {
 	struct original_dst original = { .family = service->family, .port = service->port };
+	struct service_policy *policy = bpf_map_lookup_elem(&l7_services, service);
 	__u64 cookie;
 
-	if (!bpf_map_lookup_elem(&l7_services, service))
-		return 0;
+	if (!policy)
+		return DIVERT_NO;
+	if (!divert_proxy_alive(settings)) {
+		if (policy->flags & SERVICE_FAIL_OPEN) {
+			divert_count(DIVERT_FAILED_OPEN);
+			return DIVERT_NO;
+		}
+		divert_count(DIVERT_FAILED_CLOSED);
+		return DIVERT_REFUSE;
+	}
 	__builtin_memcpy(original.addr, service->addr, sizeof(original.addr));
 	cookie = bpf_get_socket_cookie(ctx);
 	bpf_map_update_elem(&divert_by_cookie, &cookie, &original, BPF_ANY);
 	divert_count(DIVERT_CONNECTIONS);
-	return 1;
+	return DIVERT_YES;
 }
 
 SEC("cgroup/connect4")
@@ -56,10 +75,13 @@ int divert_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	if (is_proxy_upstream(ctx, settings))
 		return 1;
+	enum divert_decision decision;
+
 	service.addr[0] = CTX_READ(ctx->user_ip4);
 	service.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	if (!divert_lookup(ctx, &service))
-		return 1;
+	decision = divert_lookup(ctx, &service, settings);
+	if (decision != DIVERT_YES)
+		return decision == DIVERT_REFUSE ? 0 : 1;
 	ctx->user_ip4 = settings->proxy_ip4;
 	ctx->user_port = bpf_htons((__u16)settings->proxy_port);
 	return 1;
@@ -70,6 +92,7 @@ int divert_connect6(struct bpf_sock_addr *ctx)
 {
 	struct divert_settings *settings = divert_settings_get();
 	struct service_key service = { .family = AF_INET6 };
+	enum divert_decision decision;
 
 	if (!settings || !settings->proxy_port || CTX_READ(ctx->protocol) != IPPROTO_TCP)
 		return 1;
@@ -88,14 +111,16 @@ int divert_connect6(struct bpf_sock_addr *ctx)
 		service.family = AF_INET;
 		service.addr[0] = service.addr[3];
 		service.addr[1] = service.addr[2] = service.addr[3] = 0;
-		if (!divert_lookup(ctx, &service))
-			return 1;
+		decision = divert_lookup(ctx, &service, settings);
+		if (decision != DIVERT_YES)
+			return decision == DIVERT_REFUSE ? 0 : 1;
 		ctx->user_ip6[3] = settings->proxy_ip4;
 	} else {
 		if (!settings->proxy_ip6[0] && !settings->proxy_ip6[1] && !settings->proxy_ip6[2] && !settings->proxy_ip6[3])
 			return 1;
-		if (!divert_lookup(ctx, &service))
-			return 1;
+		decision = divert_lookup(ctx, &service, settings);
+		if (decision != DIVERT_YES)
+			return decision == DIVERT_REFUSE ? 0 : 1;
 		ctx->user_ip6[0] = settings->proxy_ip6[0];
 		ctx->user_ip6[1] = settings->proxy_ip6[1];
 		ctx->user_ip6[2] = settings->proxy_ip6[2];

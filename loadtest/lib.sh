@@ -1,4 +1,4 @@
-# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh).
+# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, xdp-bench.sh).
 # Sourced, not run. Before sourcing, the script sets:
 #   BENCH_NAME  its name, used in messages ("splice-bench")
 #   BENCH_ID    prefix of the cgroup, pin dir and temp dir ("mesh-bench")

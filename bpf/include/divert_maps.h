@@ -29,6 +29,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } divert_settings SEC(".maps");
 
+/* The watchdog's last proof that the node proxy serves: CLOCK_BOOTTIME ns, written every few 100 ms. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} divert_heartbeat SEC(".maps");
+
 /* LRU: an entry whose connection never completed (refused, reset) ages out by itself. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -65,6 +74,18 @@ static __always_inline struct divert_settings *divert_settings_get(void)
 	__u32 index = 0;
 
 	return bpf_map_lookup_elem(&divert_settings, &index);
+}
+
+/* Whether the node proxy proved it serves recently enough; always, without a watchdog. */
+static __always_inline int divert_proxy_alive(const struct divert_settings *settings)
+{
+	__u32 index = 0;
+	__u64 *heartbeat;
+
+	if (!settings->heartbeat_timeout_ns)
+		return 1;
+	heartbeat = bpf_map_lookup_elem(&divert_heartbeat, &index);
+	return heartbeat && *heartbeat && bpf_ktime_get_boot_ns() - *heartbeat <= settings->heartbeat_timeout_ns;
 }
 
 #endif

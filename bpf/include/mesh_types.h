@@ -72,8 +72,12 @@ struct service_key {
 
 /* Per-service switches in l7_services. */
 struct service_policy {
-	__u32 flags;
+	__u32 flags; /* SERVICE_* */
 };
+
+/* While the node proxy is down, connect() to the service goes to the service itself (L7 policy
+ * bypassed) instead of failing with EPERM. */
+#define SERVICE_FAIL_OPEN 1
 
 /* Where a diverted connection was going before connect() was rewritten. */
 struct original_dst {
@@ -89,6 +93,10 @@ struct divert_settings {
 	__u32 proxy_port;  /* host order; 0: diversion off */
 	/* SO_MARK the proxy puts on its own upstream sockets, so they are never diverted back to it. */
 	__u32 proxy_mark;
+	__u32 pad;
+	/* The proxy counts as down when its last heartbeat (divert_heartbeat, CLOCK_BOOTTIME) is older
+	 * than this; 0: no watchdog, always up. */
+	__u64 heartbeat_timeout_ns;
 };
 
 /* Indexes into the per-CPU divert_counters array. */
@@ -98,7 +106,9 @@ enum divert_counter {
 	DIVERT_ORIGINAL_DST_ANSWERED = 2,
 	DIVERT_ORIGINAL_DST_MISSED = 3,
 	DIVERT_PROXY_CONNECTIONS_SKIPPED = 4,
-	DIVERT_COUNTER_MAX = 5,
+	DIVERT_FAILED_OPEN = 5,   /* proxy down: connected to the service itself */
+	DIVERT_FAILED_CLOSED = 6, /* proxy down: refused with EPERM */
+	DIVERT_COUNTER_MAX = 7,
 };
 
 /*

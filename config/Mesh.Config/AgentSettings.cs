@@ -14,4 +14,12 @@ public sealed record AgentSettings
 
     /// <summary>The bpffs directory where the maps are pinned, so a restarted agent finds them.</summary>
     public string BpfPinDir { get; init; } = DefaultBpfPinDir;
+
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// On SIGTERM, how long the node proxy may take to finish the requests it has; meanwhile new
+    /// connections to services with HTTP policy follow their fail mode.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = DefaultDrainTimeout;
 }

@@ -20,4 +20,7 @@ public sealed record MeshConfig
 
     /// <summary>The packet filter at the node's interfaces (XDP). Default: no interfaces and no rules, so everything passes.</summary>
     public L4Policy L4 { get; init; } = new();
+
+    /// <summary>The node proxy's traces and metrics (OTLP). Default: what the OTEL_* environment says, or none.</summary>
+    public TelemetrySettings Telemetry { get; init; } = new();
 }

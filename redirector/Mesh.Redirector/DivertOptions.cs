@@ -23,6 +23,12 @@ public sealed class DivertOptions
     /// </summary>
     public uint ProxyMark { get; set; } = 0x4d455348; // "MESH"
 
+    /// <summary>
+    /// How old the watchdog's last heartbeat (<see cref="Programs.DivertDatapath.Heartbeat"/>) may be before the
+    /// proxy counts as down and each service follows its fail mode. Null: no watchdog, the proxy always counts as up.
+    /// </summary>
+    public TimeSpan? HeartbeatTimeout { get; set; }
+
     /// <summary>Loads the *.bpf.o files from this directory instead of the built-in ones.</summary>
     public string? ObjectDirectory { get; set; }
 }

@@ -15,6 +15,10 @@ internal sealed class AgentSettingsBinder
             ScalarValues.ReadAbsolutePath(value, path, AgentSettings.DefaultBpfPinDir, AgentSettings.DefaultBpfPinDir, errors) is { } dir
                 ? agent with { BpfPinDir = dir }
                 : agent),
+        new("drainTimeout", (agent, value, path, errors) =>
+            ScalarValues.ReadDuration(value, path, "5s", errors) is { } timeout
+                ? agent with { DrainTimeout = timeout }
+                : agent),
     ]);
 
     public AgentSettings Bind(ConfigNode? node, string path, ConfigErrorList errors) => _mapping.Bind(node, new AgentSettings(), path, errors);

@@ -4,6 +4,13 @@ namespace Mesh.Config.Binding;
 internal static class KeySuggestion
 {
     /// <summary>
+    /// The longest name worth suggesting: keys and words are short, and service names are DNS
+    /// labels. A longer one is no valid name to suggest, and the distance table grows with the
+    /// product of the two lengths, which text in a file can make as large as it likes.
+    /// </summary>
+    private const int MaxLength = 63;
+
+    /// <summary>
     /// The closest known key, if it is close enough to be a typo: at most one edit per three
     /// letters of the known key (at least one), where swapping two neighbours counts as one edit
     /// and case differences are free (keys are case-sensitive, so 'Splice' is a typo of 'splice').
@@ -15,8 +22,14 @@ internal static class KeySuggestion
         var bestDistance = int.MaxValue;
         foreach (var candidate in known)
         {
+            // The distance is at least the difference in length, so most pairs need no table.
+            var allowed = Math.Max(1, candidate.Length / 3);
+            if (candidate.Length > MaxLength || Math.Abs(unknown.Length - candidate.Length) > allowed)
+            {
+                continue;
+            }
             var distance = Distance(lowered, candidate.ToLowerInvariant());
-            if (distance <= Math.Max(1, candidate.Length / 3) && distance < bestDistance)
+            if (distance <= allowed && distance < bestDistance)
             {
                 best = candidate;
                 bestDistance = distance;

@@ -7,7 +7,7 @@ internal sealed class MeshConfigBinder
 {
     private readonly MappingBinder<MeshConfig> _mapping;
 
-    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services, L4PolicyBinder l4)
+    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry)
     {
         _mapping = new MappingBinder<MeshConfig>(
         [
@@ -16,6 +16,7 @@ internal sealed class MeshConfigBinder
             new("agent", (config, value, path, errors) => config with { Agent = agent.Bind(value, path, errors) }),
             new("services", (config, value, path, errors) => config with { Services = services.Bind(value, path, errors) }),
             new("l4", (config, value, path, errors) => config with { L4 = l4.Bind(value, path, errors) }),
+            new("telemetry", (config, value, path, errors) => config with { Telemetry = telemetry.Bind(value, path, errors) }),
         ]);
     }
 

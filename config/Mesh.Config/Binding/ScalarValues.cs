@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using Mesh.Config.Syntax;
 
@@ -265,16 +266,35 @@ internal static partial class ScalarValues
         {
             return null;
         }
+        if (CompiledPatterns.GetValue(scalar, static s => CompilePattern(s.Value)).Error is { } error)
+        {
+            errors.Add(scalar, $"'{path}' is not a valid regular expression: {error}; fix the pattern (it must match the whole value; "
+                + "backreferences and lookarounds are not supported, as in Envoy's RE2), and quote it in single quotes so YAML keeps '\\' as written");
+            return null;
+        }
+        return scalar.Value;
+    }
+
+    /// <summary>
+    /// Each pattern node compiled so far, with .NET's message when it did not compile. An alias
+    /// repeats a node rather than copying it, so a pattern aliased thousands of times is compiled
+    /// once; the nodes are held weakly, and forgotten with the file's tree.
+    /// </summary>
+    private static readonly ConditionalWeakTable<ScalarNode, PatternCheck> CompiledPatterns = new();
+
+    /// <param name="Error">Why the pattern does not compile, or null when it does.</param>
+    private sealed record PatternCheck(string? Error);
+
+    private static PatternCheck CompilePattern(string pattern)
+    {
         try
         {
-            RouteRegex.Create(scalar.Value);
-            return scalar.Value;
+            RouteRegex.Create(pattern);
+            return new PatternCheck(null);
         }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
         {
-            errors.Add(scalar, $"'{path}' is not a valid regular expression: {ex.Message.TrimEnd('.')}; fix the pattern (it must match the whole value; "
-                + "backreferences and lookarounds are not supported, as in Envoy's RE2), and quote it in single quotes so YAML keeps '\\' as written");
-            return null;
+            return new PatternCheck(ex.Message.TrimEnd('.'));
         }
     }
 

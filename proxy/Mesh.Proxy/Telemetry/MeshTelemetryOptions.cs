@@ -7,7 +7,7 @@ namespace Mesh.Proxy.Telemetry;
 /// OpenTelemetry environment variable, then to Mesh's default: what the config file says wins, the environment fills in
 /// what it leaves out. Without an endpoint in either, nothing is exported and no exporter is started.
 /// </summary>
-public sealed class MeshTelemetryOptions
+public sealed record MeshTelemetryOptions
 {
     /// <summary>
     /// The collector's base address: <c>http://collector:4317</c> for gRPC, <c>http://collector:4318</c> for

@@ -4,7 +4,7 @@ namespace Mesh.Proxy.Telemetry;
 /// What the proxy's policies decided for a request: the <c>mesh.verdict</c> attribute of its server span and the
 /// verdict label of its metrics. Set where each decision is made, through <see cref="RequestTelemetry.Decide"/>.
 /// </summary>
-public enum ProxyVerdict
+internal enum ProxyVerdict
 {
     /// <summary>Route matched and access allowed: the request goes on to the upstream (or to a redirect).</summary>
     Allowed,

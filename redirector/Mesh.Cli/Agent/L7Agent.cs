@@ -28,6 +28,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private readonly ILogger<L7Agent> _logger;
     private MeshProxyHost? _proxy;
     private DivertDatapath? _divert;
+    private ProxyWatchdog? _watchdog;
+    private TelemetrySettings? _telemetry;
 
     public L7Agent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, ILoggerFactory loggerFactory)
     {
@@ -48,6 +50,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             ProxyIpv4 = new IPEndPoint(IPAddress.Loopback, _overrides.ProxyPort),
             ProxyIpv6 = Socket.OSSupportsIPv6 ? IPAddress.IPv6Loopback : null,
             ObjectDirectory = _overrides.ObjectDirectory,
+            HeartbeatTimeout = ProxyWatchdog.Timeout,
         };
         var cgroup = divertOptions.CgroupPath ?? Cgroup.FindV2Root();
         if (Cgroup.JoinUnlessWithin(cgroup))
@@ -64,29 +67,47 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             Resolver = new SocketOriginalDestinationResolver(),
             Services = mapping.Services,
             LoggerFactory = _loggerFactory,
+            ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
             Configure = proxy => proxy.UpstreamSocketMark = divertOptions.ProxyMark,
+            Telemetry = _mapper.MapTelemetry(_config.Initial.Telemetry),
         }, cancellationToken);
-        // Divert only once the proxy listens: a diverted connection must find it there.
+        _telemetry = _config.Initial.Telemetry;
+        // Divert only once the proxy listens and the watchdog saw it serve: a diverted connection must find it there.
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
+        _watchdog = new ProxyWatchdog(_divert, divertOptions.ProxyIpv4, _logger);
+        await _watchdog.StartAsync(cancellationToken);
         _divert.SetServices(_mapper.DivertedServices(_config.Initial));
         _config.Changed += OnConfigChanged;
         _logger.LogInformation("Node proxy listening on {Listen}, with routes for {Count} service(s)", string.Join(", ", listen.AsEnumerable()), mapping.Services.Count);
     }
 
+    /// <summary>
+    /// Drains: the proxy counts as down at once, so new connections follow each service's fail mode,
+    /// while it finishes the requests it has (for at most agent.drainTimeout); then the programs detach.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _config.Changed -= OnConfigChanged;
-        // Stop diverting first, then let the proxy finish the requests it has.
-        _divert?.Dispose();
-        _divert = null;
+        if (_watchdog is not null)
+        {
+            await _watchdog.DisposeAsync();
+            _watchdog = null;
+        }
+        _divert?.MarkProxyDown();
         if (_proxy is not null)
         {
             await _proxy.StopAsync(cancellationToken);
         }
+        _divert?.Dispose();
+        _divert = null;
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_watchdog is not null)
+        {
+            await _watchdog.DisposeAsync();
+        }
         _divert?.Dispose();
         if (_proxy is not null)
         {
@@ -112,6 +133,12 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             if (_proxy is null || _divert is null)
             {
                 return;
+            }
+            if (config.Telemetry != _telemetry)
+            {
+                // The exporters are built once, with the proxy host.
+                _telemetry = config.Telemetry;
+                _logger.LogWarning("The telemetry section changed; restart the agent to apply it (the proxy keeps exporting as it started)");
             }
             _proxy.Config.Update(Map(config).Services);
             _divert.SetServices(_mapper.DivertedServices(config));

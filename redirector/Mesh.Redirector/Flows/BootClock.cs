@@ -8,14 +8,20 @@ namespace Mesh.Redirector.Flows;
 /// </summary>
 public static unsafe class BootClock
 {
-    public static DateTimeOffset ToWallClock(ulong bootNanoseconds)
+    /// <summary>CLOCK_BOOTTIME now, in nanoseconds: what bpf_ktime_get_boot_ns() returns in the kernel.</summary>
+    public static ulong NowNanoseconds()
     {
         TimeSpec now;
         if (LibC.ClockGetTime(LibC.ClockBoottime, &now) != 0)
         {
-            return DateTimeOffset.UtcNow;
+            throw new BpfException("reading CLOCK_BOOTTIME", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
         }
-        var nowNanoseconds = (ulong)now.Seconds * 1_000_000_000UL + (ulong)now.Nanoseconds;
+        return (ulong)now.Seconds * 1_000_000_000UL + (ulong)now.Nanoseconds;
+    }
+
+    public static DateTimeOffset ToWallClock(ulong bootNanoseconds)
+    {
+        var nowNanoseconds = NowNanoseconds();
         var age = TimeSpan.FromTicks((long)(nowNanoseconds - Math.Min(bootNanoseconds, nowNanoseconds)) / 100);
         return DateTimeOffset.UtcNow - age;
     }

@@ -19,6 +19,9 @@ public sealed class BpfProgram : IDisposable
 
     public int Fd => LibBpf.ProgramFd(_program);
 
+    /// <summary>The libbpf <c>struct bpf_program *</c>, for calls that take one.</summary>
+    internal IntPtr Pointer => _program;
+
     /// <summary>Attaches to a cgroup through a bpf_link, which the kernel removes when the last fd to it closes.</summary>
     public BpfLink AttachToCgroup(SafeHandle cgroup)
     {

@@ -73,6 +73,21 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Library, EntryPoint = "ring_buffer__free")]
     public static partial void RingBufferFree(IntPtr ringBuffer);
 
+    [LibraryImport(Library, EntryPoint = "bpf_link__open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial IntPtr LinkOpen(string path);
+
+    [LibraryImport(Library, EntryPoint = "bpf_link__update_program")]
+    public static partial int LinkUpdateProgram(IntPtr link, IntPtr program);
+
+    [LibraryImport(Library, EntryPoint = "bpf_link__pin", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int LinkPin(IntPtr link, string path);
+
+    [LibraryImport(Library, EntryPoint = "bpf_link__unpin")]
+    public static partial int LinkUnpin(IntPtr link);
+
+    [LibraryImport(Library, EntryPoint = "bpf_link__detach")]
+    public static partial int LinkDetach(IntPtr link);
+
     [LibraryImport(Library, EntryPoint = "bpf_link__destroy")]
     public static partial int LinkDestroy(IntPtr link);
 

@@ -24,6 +24,9 @@ public unsafe struct ServiceKey
 [StructLayout(LayoutKind.Sequential)]
 public struct ServicePolicy
 {
+    /// <summary>SERVICE_FAIL_OPEN: while the proxy is down, connect to the service itself instead of failing.</summary>
+    public const uint FailOpen = 1;
+
     public uint Flags;
 }
 
@@ -44,6 +47,8 @@ public unsafe struct DivertSettings
     public fixed uint ProxyIp6[4];
     public uint ProxyPort;
     public uint ProxyMark;
+    public uint Pad;
+    public ulong HeartbeatTimeoutNs;
 }
 
 /// <summary>Mirror of <c>enum divert_counter</c>: the indexes of the per-CPU divert_counters array.</summary>
@@ -54,6 +59,8 @@ public enum DivertCounter : uint
     OriginalDstAnswered = 2,
     OriginalDstMissed = 3,
     ProxyConnectionsSkipped = 4,
+    FailedOpen = 5,
+    FailedClosed = 6,
 }
 
 /// <summary>Reads the per-CPU divert_counters array into one snapshot.</summary>
@@ -67,9 +74,19 @@ public static class DivertCounterReader
             Established: Sum(DivertCounter.Established),
             OriginalDstAnswered: Sum(DivertCounter.OriginalDstAnswered),
             OriginalDstMissed: Sum(DivertCounter.OriginalDstMissed),
-            ProxyConnectionsSkipped: Sum(DivertCounter.ProxyConnectionsSkipped));
+            ProxyConnectionsSkipped: Sum(DivertCounter.ProxyConnectionsSkipped),
+            FailedOpen: Sum(DivertCounter.FailedOpen),
+            FailedClosed: Sum(DivertCounter.FailedClosed));
     }
 }
 
 /// <summary>The divert counters summed over all CPUs at one moment.</summary>
-public sealed record DivertCounterSnapshot(ulong Connections, ulong Established, ulong OriginalDstAnswered, ulong OriginalDstMissed, ulong ProxyConnectionsSkipped);
+public sealed record DivertCounterSnapshot(
+    ulong Connections, ulong Established, ulong OriginalDstAnswered, ulong OriginalDstMissed, ulong ProxyConnectionsSkipped, ulong FailedOpen, ulong FailedClosed);
+
+/// <summary>A service whose connections go to the node proxy, and what they do while it is down.</summary>
+public sealed record DivertedService(IPEndPoint EndPoint, bool FailOpen = false)
+{
+    /// <summary>A service that fails closed, the default.</summary>
+    public static implicit operator DivertedService(IPEndPoint endPoint) => new(endPoint);
+}

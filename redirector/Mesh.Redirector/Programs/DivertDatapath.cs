@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Mesh.Redirector.Flows;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Maps;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,7 @@ public sealed class DivertDatapath : IDisposable
     private readonly BpfMap _services;
     private readonly BpfMap _settings;
     private readonly BpfMap _counters;
+    private readonly BpfMap _heartbeat;
     private bool _disposed;
 
     private DivertDatapath(DivertOptions options, string cgroupPath, LibBpfLog libBpfLog, ILogger logger)
@@ -43,13 +45,14 @@ public sealed class DivertDatapath : IDisposable
             _services = _resources.Push(divert.Map(MapNames.L7Services));
             _settings = _resources.Push(divert.Map(MapNames.DivertSettings));
             _counters = _resources.Push(divert.Map(MapNames.DivertCounters));
+            _heartbeat = _resources.Push(divert.Map(MapNames.DivertHeartbeat));
             WriteSettings();
             // connect4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
             foreach (var name in Programs.Reverse())
             {
                 using var program = divert.Program(name);
-                _resources.Push(program.AttachToCgroup(cgroup));
+                _resources.Push(PinnedCgroupLink.AttachOrReplace(program, cgroup, options.PinDirectory, logger));
             }
             _logger.LogInformation("L7 diversion attached to cgroup {Cgroup}: services with HTTP policy go to {Proxy}", cgroupPath, options.ProxyIpv4);
         }
@@ -72,19 +75,25 @@ public sealed class DivertDatapath : IDisposable
     /// Makes <paramref name="services"/> exactly the set of diverted services, in place: entries are
     /// added and removed one by one, so a service that stays is never undiverted for a moment.
     /// </summary>
-    public void SetServices(IEnumerable<IPEndPoint> services)
+    public void SetServices(IEnumerable<DivertedService> services)
     {
-        var wanted = services.Select(ServiceKey.From).ToHashSet();
-        foreach (var stale in _services.Keys<ServiceKey>().Where(key => !wanted.Contains(key)))
+        var wanted = services.ToDictionary(service => ServiceKey.From(service.EndPoint), service => service.FailOpen ? ServicePolicy.FailOpen : 0);
+        foreach (var stale in _services.Keys<ServiceKey>().Where(key => !wanted.ContainsKey(key)))
         {
             _services.Delete(stale);
         }
-        foreach (var service in wanted)
+        foreach (var (service, flags) in wanted)
         {
-            _services.Update(service, new ServicePolicy());
+            _services.Update(service, new ServicePolicy { Flags = flags });
         }
         _logger.LogInformation("{Count} service(s) diverted to the node proxy", wanted.Count);
     }
+
+    /// <summary>The watchdog's proof that the proxy serves: connections are diverted for <see cref="DivertOptions.HeartbeatTimeout"/> more.</summary>
+    public void Heartbeat() => _heartbeat.Update(0u, BootClock.NowNanoseconds());
+
+    /// <summary>Declares the proxy down at once (e.g. while it drains): new connections follow each service's fail mode.</summary>
+    public void MarkProxyDown() => _heartbeat.Update(0u, 0UL);
 
     public DivertCounterSnapshot ReadCounters() => DivertCounterReader.Read(_counters);
 
@@ -110,6 +119,7 @@ public sealed class DivertDatapath : IDisposable
             ProxyIp4 = BitConverter.ToUInt32(Options.ProxyIpv4.Address.GetAddressBytes()),
             ProxyPort = (uint)Options.ProxyIpv4.Port,
             ProxyMark = Options.ProxyMark,
+            HeartbeatTimeoutNs = Options.HeartbeatTimeout is { } timeout ? (ulong)(timeout.Ticks * 100) : 0,
         };
         Options.ProxyIpv6?.GetAddressBytes().CopyTo(new Span<byte>(settings.ProxyIp6, 16));
         _settings.Update(0u, settings);

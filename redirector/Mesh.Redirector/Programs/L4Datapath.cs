@@ -64,7 +64,7 @@ public sealed class L4Datapath : IDisposable
             foreach (var name in SocketPrograms)
             {
                 using var program = localObject.Program(name);
-                _resources.Push(program.AttachToCgroup(cgroup));
+                _resources.Push(PinnedCgroupLink.AttachOrReplace(program, cgroup, options.PinDirectory, logger));
             }
             _logger.LogInformation("L4 policy attached to cgroup {Cgroup} (connect, sendmsg), maps pinned in {PinDirectory}", cgroupPath, options.PinDirectory);
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Mesh.Proxy.Configuration;
+using Mesh.Redirector.Maps;
 using Cfg = Mesh.Config;
 
 namespace Mesh.Cli.Agent.L7;
@@ -57,11 +58,11 @@ internal sealed partial class ProxyModelMapper
         return new ProxyMapping(services, warnings);
     }
 
-    /// <summary>The address:port of each service with HTTP policy: the connections to divert to the proxy.</summary>
-    public IReadOnlyList<IPEndPoint> DivertedServices(Cfg.MeshConfig config)
+    /// <summary>The address:port of each service with HTTP policy, the connections to divert to the proxy, with its fail mode.</summary>
+    public IReadOnlyList<DivertedService> DivertedServices(Cfg.MeshConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        return [.. config.Services.Where(s => s.HasHttpPolicy).Select(s => s.EndPoint)];
+        return [.. config.Services.Where(s => s.HasHttpPolicy).Select(s => new DivertedService(s.EndPoint, FailOpen: s.FailMode == Cfg.FailMode.Open))];
     }
 
     /// <summary>A service as something to forward to and recognise clients of, without routes.</summary>

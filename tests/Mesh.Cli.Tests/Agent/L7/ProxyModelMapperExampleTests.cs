@@ -40,7 +40,7 @@ public class ProxyModelMapperExampleTests
         var diverted = _mapper.DivertedServices(config);
 
         var policed = _mapper.Map(config).Services.Where(s => config.Services.Single(c => c.Name == s.Name).HasHttpPolicy).Select(s => s.Address);
-        Assert.Equal(policed, diverted);
+        Assert.Equal(policed, diverted.Select(service => service.EndPoint));
         Assert.NotEmpty(diverted);
     }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using Mesh.Cli.Agent.L7;
 using Mesh.Proxy.Configuration;
+using Mesh.Redirector.Maps;
 using static Mesh.Cli.Tests.Agent.L7.MapperRuns;
 
 namespace Mesh.Cli.Tests.Agent.L7;
@@ -87,18 +88,18 @@ public class ProxyModelMapperTests
     }
 
     [Fact]
-    public void DivertedServices_MixedServices_ReturnsEndPointsOfServicesWithPolicy()
+    public void DivertedServices_MixedServices_ReturnsEndPointsOfServicesWithPolicyAndTheirFailModes()
     {
         var config = Load("""
             services:
-              - { name: web, address: 127.0.0.10, port: 8080, rules: [{ name: r, backendRefs: [{ name: v2 }] }] }
+              - { name: web, address: 127.0.0.10, port: 8080, failMode: open, rules: [{ name: r, backendRefs: [{ name: v2 }] }] }
               - { name: v2, address: 127.0.0.21, port: 8080 }
               - { name: locked, address: "fd00::5", port: 443, default: deny }
             """);
 
         var diverted = new ProxyModelMapper().DivertedServices(config);
 
-        Assert.Equal([IPEndPoint.Parse("127.0.0.10:8080"), IPEndPoint.Parse("[fd00::5]:443")], diverted);
+        Assert.Equal([new DivertedService(IPEndPoint.Parse("127.0.0.10:8080"), FailOpen: true), new DivertedService(IPEndPoint.Parse("[fd00::5]:443"), FailOpen: false)], diverted);
     }
 
     [Fact]

@@ -1,0 +1,134 @@
+using Mesh.Proxy.Telemetry;
+using OpenTelemetry.Exporter;
+
+namespace Mesh.Proxy.Tests.Telemetry;
+
+public sealed class TelemetryExportPlanTests
+{
+    private static readonly Uri Collector = new("http://collector:4318");
+
+    [Fact]
+    public void Resolve_NoEndpointInOptionsOrEnvironment_ExportsNothing()
+    {
+        Assert.Null(TelemetryExportPlan.Resolve(With()));
+    }
+
+    [Fact]
+    public void Resolve_EndpointInOptions_ExportsTracesAndMetrics()
+    {
+        var plan = TelemetryExportPlan.Resolve(With() with { Endpoint = Collector })!;
+
+        Assert.True(plan.Traces);
+        Assert.True(plan.Metrics);
+    }
+
+    [Fact]
+    public void Resolve_OnlyTheTracesEndpointVariable_ExportsTracesOnly()
+    {
+        var plan = TelemetryExportPlan.Resolve(With(("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces")))!;
+
+        Assert.True(plan.Traces);
+        Assert.False(plan.Metrics);
+    }
+
+    [Fact]
+    public void Resolve_TracesExporterNone_ExportsMetricsOnly()
+    {
+        var plan = TelemetryExportPlan.Resolve(With(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"), ("OTEL_TRACES_EXPORTER", "none")))!;
+
+        Assert.False(plan.Traces);
+        Assert.True(plan.Metrics);
+    }
+
+    [Fact]
+    public void Resolve_SdkDisabled_ExportsNothingEvenWithAnEndpointInOptions()
+    {
+        Assert.Null(TelemetryExportPlan.Resolve(With(("OTEL_SDK_DISABLED", "true")) with { Endpoint = Collector }));
+    }
+
+    [Fact]
+    public void Resolve_Environment_KeepsOnlyOtelVariables()
+    {
+        var plan = TelemetryExportPlan.Resolve(With(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"), ("PATH", "/bin")))!;
+
+        Assert.Equal(["OTEL_EXPORTER_OTLP_ENDPOINT"], plan.Environment.Keys);
+    }
+
+    [Fact]
+    public void Configure_HttpProtobufEndpointInOptions_AppendsTheSignalPath()
+    {
+        var plan = TelemetryExportPlan.Resolve(With() with { Endpoint = new Uri("http://collector:4318/otlp/"), Protocol = OtlpExportProtocol.HttpProtobuf })!;
+        var traces = new OtlpExporterOptions();
+        var metrics = new OtlpExporterOptions();
+
+        plan.Configure(traces, "traces");
+        plan.Configure(metrics, "metrics");
+
+        Assert.Equal(OtlpExportProtocol.HttpProtobuf, traces.Protocol);
+        Assert.Equal(new Uri("http://collector:4318/otlp/v1/traces"), traces.Endpoint);
+        Assert.Equal(new Uri("http://collector:4318/otlp/v1/metrics"), metrics.Endpoint);
+    }
+
+    [Fact]
+    public void Configure_NoProtocolInOptionsOrEnvironment_UsesGrpcAndTheEndpointAsWritten()
+    {
+        var plan = TelemetryExportPlan.Resolve(With() with { Endpoint = new Uri("http://collector:4317") })!;
+        var exporter = new OtlpExporterOptions { Protocol = OtlpExportProtocol.HttpProtobuf };
+
+        plan.Configure(exporter, "traces");
+
+        Assert.Equal(OtlpExportProtocol.Grpc, exporter.Protocol);
+        Assert.Equal(new Uri("http://collector:4317"), exporter.Endpoint);
+    }
+
+    [Fact]
+    public void Configure_ProtocolOnlyInEnvironment_KeepsTheSdksProtocolAndAppendsThePathForIt()
+    {
+        var plan = TelemetryExportPlan.Resolve(With(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")) with { Endpoint = Collector })!;
+        // As the SDK sets it from OTEL_EXPORTER_OTLP_PROTOCOL before the proxy's settings apply.
+        var exporter = new OtlpExporterOptions { Protocol = OtlpExportProtocol.HttpProtobuf };
+
+        plan.Configure(exporter, "metrics");
+
+        Assert.Equal(OtlpExportProtocol.HttpProtobuf, exporter.Protocol);
+        Assert.Equal(new Uri("http://collector:4318/v1/metrics"), exporter.Endpoint);
+    }
+
+    [Theory]
+    [InlineData(null, null, 1.0)]
+    [InlineData(0.25, null, 0.25)]
+    [InlineData(null, "always_off", null)]
+    [InlineData(0.5, "always_off", 0.5)]
+    public void SamplingRatio_OptionsThenSamplerVariableThenOne(double? ratio, string? sampler, double? expected)
+    {
+        var environment = sampler is null ? With() : With(("OTEL_TRACES_SAMPLER", sampler));
+        var plan = TelemetryExportPlan.Resolve(environment with { Endpoint = Collector, SamplingRatio = ratio })!;
+
+        Assert.Equal(expected, plan.SamplingRatio);
+    }
+
+    [Theory]
+    [InlineData(null, null, "mesh-proxy")]
+    [InlineData("OTEL_SERVICE_NAME", "mesh-node", null)]
+    [InlineData("OTEL_RESOURCE_ATTRIBUTES", "team=a, service.name=mesh-node", null)]
+    [InlineData("OTEL_RESOURCE_ATTRIBUTES", "team=a", "mesh-proxy")]
+    public void ServiceName_SetByMeshOnlyWhenTheEnvironmentGivesNone(string? variable, string? value, string? expected)
+    {
+        var environment = variable is null ? With() : With((variable, value!));
+        var plan = TelemetryExportPlan.Resolve(environment with { Endpoint = Collector })!;
+
+        Assert.Equal(expected, plan.ServiceName);
+    }
+
+    [Fact]
+    public void MetricExportInterval_OptionsThenVariableThenTenSeconds()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(10), TelemetryExportPlan.Resolve(With() with { Endpoint = Collector })!.MetricExportInterval);
+        Assert.Null(TelemetryExportPlan.Resolve(With(("OTEL_METRIC_EXPORT_INTERVAL", "5000")) with { Endpoint = Collector })!.MetricExportInterval);
+        Assert.Equal(TimeSpan.FromSeconds(2), TelemetryExportPlan.Resolve(
+            With(("OTEL_METRIC_EXPORT_INTERVAL", "5000")) with { Endpoint = Collector, MetricExportInterval = TimeSpan.FromSeconds(2) })!.MetricExportInterval);
+    }
+
+    private static MeshTelemetryOptions With(params (string Name, string Value)[] variables) =>
+        new() { Environment = variables.ToDictionary(v => v.Name, v => v.Value) };
+}
