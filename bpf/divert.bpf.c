@@ -37,6 +37,23 @@ enum divert_decision {
 	DIVERT_REFUSE = 2,  /* failing closed: EPERM */
 };
 
+/* The deepest cgroup of source_cgroups the current process is in or below; 0 when none. */
+static __always_inline __u64 source_cgroup_of_current(void)
+{
+	__u64 found = 0;
+	int level;
+
+	for (level = 0; level < MESH_MAX_CGROUP_DEPTH; level++) {
+		__u64 ancestor = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!ancestor)
+			break;
+		if (bpf_map_lookup_elem(&source_cgroups, &ancestor))
+			found = ancestor;
+	}
+	return found;
+}
+
 /*
  * Decides what happens to a connect() to the service: not diverted, diverted (the original
  * destination is recorded for the proxy), or, while the proxy is down, the service's fail mode.
@@ -59,6 +76,7 @@ static __always_inline enum divert_decision divert_lookup(struct bpf_sock_addr *
 		return DIVERT_REFUSE;
 	}
 	__builtin_memcpy(original.addr, service->addr, sizeof(original.addr));
+	original.source_cgroup = source_cgroup_of_current();
 	cookie = bpf_get_socket_cookie(ctx);
 	bpf_map_update_elem(&divert_by_cookie, &cookie, &original, BPF_ANY);
 	divert_count(DIVERT_CONNECTIONS);
@@ -238,13 +256,24 @@ int divert_original_dst(struct bpf_sockopt *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	struct sock_key key;
 
-	if (ctx->optname != SO_ORIGINAL_DST || (ctx->level != SOL_IP && ctx->level != SOL_IPV6) || !sk)
+	if ((ctx->optname != SO_ORIGINAL_DST && ctx->optname != MESH_SO_SOURCE_CGROUP) || (ctx->level != SOL_IP && ctx->level != SOL_IPV6) || !sk)
 		return 1;
 	sock_key_from_sock(sk, &key, bpf_get_netns_cookie(ctx));
 	original = bpf_map_lookup_elem(&divert_by_tuple, &key);
 	if (!original) {
 		divert_count(DIVERT_ORIGINAL_DST_MISSED);
 		return 1; /* not diverted: keep the kernel's own answer */
+	}
+
+	if (ctx->optname == MESH_SO_SOURCE_CGROUP) {
+		__u64 *answer = ctx->optval;
+
+		if ((void *)(answer + 1) > ctx->optval_end)
+			return 1;
+		*answer = original->source_cgroup;
+		ctx->optlen = sizeof(*answer);
+		ctx->retval = 0; /* the kernel itself knows no such option */
+		return 1;
 	}
 
 	if (ctx->level == SOL_IP) {

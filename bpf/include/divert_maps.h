@@ -29,6 +29,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } divert_settings SEC(".maps");
 
+/* The cgroups the config names as services' sources (source.cgroup), by cgroup id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MESH_MAX_L7_SERVICES);
+	__type(key, __u64);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} source_cgroups SEC(".maps");
+
 /* The watchdog's last proof that the node proxy serves: CLOCK_BOOTTIME ns, written every few 100 ms. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -79,12 +79,21 @@ struct service_policy {
  * bypassed) instead of failing with EPERM. */
 #define SERVICE_FAIL_OPEN 1
 
-/* Where a diverted connection was going before connect() was rewritten. */
+/* Where a diverted connection was going before connect() was rewritten, and who made it. */
 struct original_dst {
 	__u32 family;
 	__u32 addr[4];
 	__u32 port; /* host order */
+	/* The deepest cgroup in source_cgroups that the connecting process was in (or below); 0: none.
+	 * The proxy reads it with getsockopt(SOL_IP, MESH_SO_SOURCE_CGROUP) to name the client's service. */
+	__u64 source_cgroup;
 };
+
+/* getsockopt(SOL_IP or SOL_IPV6, MESH_SO_SOURCE_CGROUP) on the proxy's accepted socket: the
+ * original_dst's source_cgroup as 8 bytes. An option number no Linux protocol uses ("MC"). */
+#define MESH_SO_SOURCE_CGROUP 0x4d43
+/* How deep below the cgroup v2 root a source cgroup may be. */
+#define MESH_MAX_CGROUP_DEPTH 16
 
 /* The node proxy, written by the agent into the single-entry divert_settings array. */
 struct divert_settings {

@@ -108,7 +108,7 @@ public class MeshConfigLoaderTests
         var error = SingleError("agent: /sys/fs/cgroup\n");
 
         Assert.Equal((1, 8), (error.Line, error.Column));
-        Assert.Contains("'agent' expects a mapping with the keys cgroup, bpfPinDir, but found the value '/sys/fs/cgroup'", error.Message);
+        Assert.Contains("'agent' expects a mapping with the keys cgroup, bpfPinDir, drainTimeout, but found the value '/sys/fs/cgroup'", error.Message);
         Assert.Contains("indented under 'agent:'", error.Message);
     }
 

@@ -34,6 +34,12 @@ public sealed record ProxyService
     /// </summary>
     public IReadOnlyList<IPNetwork> SourceCidrs { get; init; } = [];
 
+    /// <summary>
+    /// Cgroup v2 ids (as the kernel numbers cgroups) whose processes are this service when they are the client; a
+    /// client in such a cgroup is this service whatever its address. Recognised by the kernel at connect().
+    /// </summary>
+    public IReadOnlyList<ulong> SourceCgroupIds { get; init; } = [];
+
     /// <summary>Optional authorization applied to every request to the service, before route matching.</summary>
     public ProxyAuthorization? Authorization { get; init; }
 }

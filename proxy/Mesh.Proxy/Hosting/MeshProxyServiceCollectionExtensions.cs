@@ -1,4 +1,5 @@
 using Mesh.Proxy.Forwarding;
+using Mesh.Proxy.Hosting;
 using Mesh.Proxy.Management;
 using Mesh.Proxy.Policy;
 using Mesh.Proxy.Resilience;
@@ -68,6 +69,7 @@ public static partial class MeshProxyServiceCollectionExtensions
         }
 
         var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Pipeline");
+        app.UseMiddleware<ReadinessProbeMiddleware>();
         if (app.ApplicationServices.GetService<ProxyInstrumentation>() is not null)
         {
             app.UseMiddleware<RequestTelemetryMiddleware>();

@@ -14,20 +14,33 @@ internal sealed class AuthorizationRule(IEnumerable<string> allowedSources, stri
         source is null ? $"unknown source is not allowed by {scope}" : $"source {source} is not allowed by {scope}";
 }
 
-/// <summary>Names the source service of a client address: the service whose CIDR contains it, longest prefix first.</summary>
+/// <summary>
+/// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else the
+/// service whose CIDR contains its address, longest prefix first.
+/// </summary>
 internal sealed class SourceIdentifier
 {
     private readonly (IPNetwork Network, string Service)[] _networks;
+    private readonly FrozenDictionary<ulong, string> _cgroups;
 
     public SourceIdentifier(IEnumerable<Configuration.ProxyService> services)
     {
-        _networks = [.. services
+        var list = services.ToList();
+        _networks = [.. list
             .SelectMany(s => s.SourceCidrs.Select(n => (Network: n, Service: s.Name)))
             .OrderByDescending(e => e.Network.PrefixLength)];
+        _cgroups = list
+            .SelectMany(s => s.SourceCgroupIds.Select(id => (Id: id, Service: s.Name)))
+            .DistinctBy(e => e.Id)
+            .ToFrozenDictionary(e => e.Id, e => e.Service);
     }
 
-    public string? Identify(IPAddress? address)
+    public string? Identify(IPAddress? address, ulong sourceCgroup = 0)
     {
+        if (sourceCgroup != 0 && _cgroups.TryGetValue(sourceCgroup, out var byCgroup))
+        {
+            return byCgroup;
+        }
         if (address is null)
         {
             return null;

@@ -14,6 +14,12 @@ public interface IOriginalDestinationResolver
 {
     /// <summary>The original destination of the request's connection, or null if unknown (the proxy answers 503).</summary>
     IPEndPoint? Resolve(HttpContext context);
+
+    /// <summary>
+    /// The id of the configured source cgroup (<see cref="Configuration.ProxyService.SourceCgroupIds"/>) the client's
+    /// process was in when it connected, the deepest if several; 0 when none or unknown. Only the kernel can tell.
+    /// </summary>
+    ulong SourceCgroup(HttpContext context) => 0;
 }
 
 /// <summary>

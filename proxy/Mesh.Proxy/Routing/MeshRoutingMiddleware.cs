@@ -41,7 +41,7 @@ internal sealed partial class MeshRoutingMiddleware(
         }
 
         telemetry?.Identify(service.Name, route: null);
-        var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress);
+        var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress, resolver.SourceCgroup(context));
         telemetry?.IdentifySource(source);
         if (service.Authorization is { } serviceRule && !serviceRule.Allows(source))
         {

@@ -16,7 +16,9 @@ public sealed class SocketOriginalDestinationResolver : IOriginalDestinationReso
     private const int SolIp = 0;
     private const int SolIpv6 = 41;
     private const int SoOriginalDst = 80;
+    private const int MeshSoSourceCgroup = 0x4d43; // MESH_SO_SOURCE_CGROUP in bpf/include/mesh_types.h
     private static readonly object CacheKey = new();
+    private static readonly object SourceCgroupCacheKey = new();
 
     /// <inheritdoc />
     public IPEndPoint? Resolve(HttpContext context)
@@ -33,6 +35,41 @@ public sealed class SocketOriginalDestinationResolver : IOriginalDestinationReso
             items[CacheKey] = destination;
         }
         return destination;
+    }
+
+    /// <inheritdoc />
+    public ulong SourceCgroup(HttpContext context)
+    {
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items is not null && items.TryGetValue(SourceCgroupCacheKey, out var cached))
+        {
+            return (ulong)cached!;
+        }
+        var socket = context.Features.Get<IConnectionSocketFeature>()?.Socket;
+        var cgroup = socket is null ? 0 : ReadSourceCgroup(socket);
+        if (items is not null)
+        {
+            items[SourceCgroupCacheKey] = cgroup;
+        }
+        return cgroup;
+    }
+
+    /// <summary>
+    /// The source cgroup Mesh's redirector recorded when the client connected, through a getsockopt option of its own
+    /// (answered by the same cgroup/getsockopt program as SO_ORIGINAL_DST); 0 when it recorded none.
+    /// </summary>
+    public static ulong ReadSourceCgroup(Socket accepted)
+    {
+        try
+        {
+            Span<byte> cgroup = stackalloc byte[sizeof(ulong)];
+            var length = accepted.GetRawSocketOption(accepted.AddressFamily == AddressFamily.InterNetwork ? SolIp : SolIpv6, MeshSoSourceCgroup, cgroup);
+            return length == sizeof(ulong) ? BinaryPrimitives.ReadUInt64LittleEndian(cgroup) : 0;
+        }
+        catch (SocketException)
+        {
+            return 0; // not diverted, or no redirector: no cgroup to tell
+        }
     }
 
     /// <summary>The destination the client dialled before its connect() was diverted, or null when the socket was not diverted.</summary>

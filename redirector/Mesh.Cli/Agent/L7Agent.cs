@@ -76,6 +76,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
         _watchdog = new ProxyWatchdog(_divert, divertOptions.ProxyIpv4, _logger);
         await _watchdog.StartAsync(cancellationToken);
+        _divert.SetSourceCgroups(mapping.SourceCgroupIds);
         _divert.SetServices(_mapper.DivertedServices(_config.Initial));
         _config.Changed += OnConfigChanged;
         _logger.LogInformation("Node proxy listening on {Listen}, with routes for {Count} service(s)", string.Join(", ", listen.AsEnumerable()), mapping.Services.Count);
@@ -140,7 +141,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
                 _telemetry = config.Telemetry;
                 _logger.LogWarning("The telemetry section changed; restart the agent to apply it (the proxy keeps exporting as it started)");
             }
-            _proxy.Config.Update(Map(config).Services);
+            var mapping = Map(config);
+            _proxy.Config.Update(mapping.Services);
+            _divert.SetSourceCgroups(mapping.SourceCgroupIds);
             _divert.SetServices(_mapper.DivertedServices(config));
         }
         catch (ProxyConfigException error)

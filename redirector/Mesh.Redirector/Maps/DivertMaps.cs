@@ -30,13 +30,14 @@ public struct ServicePolicy
     public uint Flags;
 }
 
-/// <summary>Mirror of <c>struct original_dst</c>: where a diverted connection was going.</summary>
+/// <summary>Mirror of <c>struct original_dst</c>: where a diverted connection was going, and from which source cgroup.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct OriginalDst
 {
     public uint Family;
     public fixed uint Addr[4];
     public uint Port;
+    public ulong SourceCgroup;
 }
 
 /// <summary>Mirror of <c>struct divert_settings</c>: the node proxy's listener and the mark of its upstream sockets.</summary>

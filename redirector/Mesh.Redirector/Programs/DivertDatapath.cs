@@ -30,6 +30,7 @@ public sealed class DivertDatapath : IDisposable
     private readonly BpfMap _settings;
     private readonly BpfMap _counters;
     private readonly BpfMap _heartbeat;
+    private readonly BpfMap _sourceCgroups;
     private bool _disposed;
 
     private DivertDatapath(DivertOptions options, string cgroupPath, LibBpfLog libBpfLog, ILogger logger)
@@ -46,6 +47,7 @@ public sealed class DivertDatapath : IDisposable
             _settings = _resources.Push(divert.Map(MapNames.DivertSettings));
             _counters = _resources.Push(divert.Map(MapNames.DivertCounters));
             _heartbeat = _resources.Push(divert.Map(MapNames.DivertHeartbeat));
+            _sourceCgroups = _resources.Push(divert.Map(MapNames.SourceCgroups));
             WriteSettings();
             // connect4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
@@ -87,6 +89,23 @@ public sealed class DivertDatapath : IDisposable
             _services.Update(service, new ServicePolicy { Flags = flags });
         }
         _logger.LogInformation("{Count} service(s) diverted to the node proxy", wanted.Count);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="cgroupIds"/> exactly the cgroups that name a client's service (source.cgroup): a
+    /// diverted connection records the deepest of them its process is in, for the proxy to read.
+    /// </summary>
+    public void SetSourceCgroups(IEnumerable<ulong> cgroupIds)
+    {
+        var wanted = cgroupIds.ToHashSet();
+        foreach (var stale in _sourceCgroups.Keys<ulong>().Where(id => !wanted.Contains(id)))
+        {
+            _sourceCgroups.Delete(stale);
+        }
+        foreach (var id in wanted)
+        {
+            _sourceCgroups.Update(id, (byte)1);
+        }
     }
 
     /// <summary>The watchdog's proof that the proxy serves: connections are diverted for <see cref="DivertOptions.HeartbeatTimeout"/> more.</summary>

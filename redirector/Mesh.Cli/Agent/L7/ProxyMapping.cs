@@ -12,4 +12,8 @@ namespace Mesh.Cli.Agent.L7;
 /// One line per difference between the config and what the proxy will do, each starting with the config path it is
 /// about, such as <c>services[orders].rules[reports].authorization</c>; worth logging at warning level.
 /// </param>
-internal sealed record ProxyMapping(IReadOnlyList<ProxyService> Services, IReadOnlyList<string> Warnings);
+internal sealed record ProxyMapping(IReadOnlyList<ProxyService> Services, IReadOnlyList<string> Warnings)
+{
+    /// <summary>The source cgroups the proxy names clients by: the kernel records which of these a diverted client is in.</summary>
+    public IEnumerable<ulong> SourceCgroupIds => Services.SelectMany(service => service.SourceCgroupIds).Distinct();
+}

@@ -5,30 +5,30 @@ using Cfg = Mesh.Config;
 namespace Mesh.Cli.Agent.L7;
 
 /// <summary>
-/// Where the proxy recognises clients differently from the config. The config says a connection comes from a service
-/// when its address is in one of the service's CIDRs or its socket is in the service's cgroup, so one client may be
-/// several services. The proxy knows addresses only, and names each client after exactly one service: the one with
-/// the longest matching prefix (<see cref="ProxyService.SourceCidrs"/>).
+/// How the proxy recognises clients. The config says a connection comes from a service when its socket is in the
+/// service's cgroup (recorded by the kernel at connect()) or its address is in one of the service's CIDRs. The proxy
+/// names each client after exactly one service: by cgroup first (the deepest configured one the client was in), else
+/// the one with the longest matching prefix (<see cref="ProxyService.SourceCidrs"/>).
 /// </summary>
 internal sealed partial class ProxyModelMapper
 {
-    /// <summary>Not enforced: source.cgroup. The proxy sees the client's address, not its socket's cgroup.</summary>
-    private static void WarnUnrecognisedSources(Cfg.MeshConfig config, HashSet<string> sources, List<(string Path, IReadOnlyList<string> AllowFrom)> allowing, List<string> warnings)
+    /// <summary>
+    /// The id of the service's source.cgroup, if it has one. A cgroup that does not exist (yet) recognises nobody: the
+    /// warning says so, and a reload after it is made picks it up.
+    /// </summary>
+    private IReadOnlyList<ulong> SourceCgroupIds(Cfg.ServiceConfig service, List<string> warnings)
     {
-        foreach (var service in config.Services)
+        if (service.Source?.Cgroup is not { } cgroup)
         {
-            if (!sources.Contains(service.Name) || service.Source?.Cgroup is not { } cgroup)
-            {
-                continue;
-            }
-
-            var rules = string.Join(", ", allowing.Where(r => r.AllowFrom.Contains(service.Name)).Select(r => r.Path));
-            warnings.Add(service.Source.Cidrs.Count == 0
-                ? $"services[{service.Name}].source.cgroup: not enforced: the proxy recognises clients by address only, so no connection "
-                    + $"counts as '{service.Name}', and {rules} refuse all of its requests; give '{service.Name}' source cidrs"
-                : $"services[{service.Name}].source.cgroup: not enforced: the proxy recognises clients by address only, so connections "
-                    + $"from {cgroup} count as '{service.Name}' only when their address is in its cidrs ({rules})");
+            return [];
         }
+        if (_cgroupIdOf(cgroup) is { } id)
+        {
+            return [id];
+        }
+        warnings.Add($"services[{service.Name}].source.cgroup: {cgroup} does not exist on this node, so no connection counts as "
+            + $"'{service.Name}' by its cgroup until it does (and the config is reloaded)");
+        return [];
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Mesh.Proxy.Configuration;
 using Mesh.Redirector.Maps;
+using Mesh.Redirector.Programs;
 using Cfg = Mesh.Config;
 
 namespace Mesh.Cli.Agent.L7;
@@ -14,6 +15,17 @@ namespace Mesh.Cli.Agent.L7;
 /// </summary>
 internal sealed partial class ProxyModelMapper
 {
+    private readonly Func<string, ulong?> _cgroupIdOf;
+
+    /// <param name="cgroupIdOf">
+    /// The kernel's id of a cgroup v2 directory, or null when there is none; by default read from the file system
+    /// (<see cref="Cgroup.IdOf"/>).
+    /// </param>
+    public ProxyModelMapper(Func<string, ulong?>? cgroupIdOf = null)
+    {
+        _cgroupIdOf = cgroupIdOf ?? (path => Directory.Exists(path) ? Cgroup.IdOf(path) : null);
+    }
+
     /// <summary>The services and routes for the proxy, with the differences it will not enforce as written.</summary>
     public ProxyMapping Map(Cfg.MeshConfig config)
     {
@@ -40,7 +52,7 @@ internal sealed partial class ProxyModelMapper
         {
             if (service.HasHttpPolicy)
             {
-                services.Add(Target(service, sources) with
+                services.Add(Target(service, sources, warnings) with
                 {
                     Default = Action(service.Default),
                     Routes = MapRules(service, warnings),
@@ -48,12 +60,11 @@ internal sealed partial class ProxyModelMapper
             }
             else if (referenced.Contains(service.Name))
             {
-                services.Add(Target(service, sources));
+                services.Add(Target(service, sources, warnings));
             }
         }
 
         var allowing = AllowingRules(config);
-        WarnUnrecognisedSources(config, sources, allowing, warnings);
         WarnOverlappingSources(services, allowing, warnings);
         return new ProxyMapping(services, warnings);
     }
@@ -66,14 +77,14 @@ internal sealed partial class ProxyModelMapper
     }
 
     /// <summary>A service as something to forward to and recognise clients of, without routes.</summary>
-    private static ProxyService Target(Cfg.ServiceConfig service, HashSet<string> sources) => new()
+    private ProxyService Target(Cfg.ServiceConfig service, HashSet<string> sources, List<string> warnings) => new()
     {
         Name = service.Name,
         Address = service.EndPoint,
         Endpoints = [.. service.Endpoints],
         Protocol = service.Protocol == Cfg.UpstreamProtocol.H2c ? UpstreamProtocol.H2c : UpstreamProtocol.Http1,
-        // source.cgroup has no counterpart: the proxy recognises clients by address only (WarnUnrecognisedSources).
         SourceCidrs = sources.Contains(service.Name) && service.Source is { } source ? [.. source.Cidrs] : [],
+        SourceCgroupIds = sources.Contains(service.Name) ? SourceCgroupIds(service, warnings) : [],
     };
 
     private List<ProxyRoute> MapRules(Cfg.ServiceConfig service, List<string> warnings)

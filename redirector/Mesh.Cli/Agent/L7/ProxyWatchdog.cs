@@ -1,12 +1,12 @@
 using System.Net;
+using Mesh.Proxy.Hosting;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Cli.Agent.L7;
 
 /// <summary>
-/// Proves several times a second that the node proxy serves (an HTTP request to its listener gets
-/// an HTTP answer) and writes a heartbeat into the kernel for each proof. The connect programs
+/// Proves several times a second that the node proxy serves (its readiness probe answers 200) and writes a heartbeat into the kernel for each proof. The connect programs
 /// divert only while the heartbeat is fresh; when the proxy hangs, or the agent dies (kill -9, a
 /// crash) and nobody writes it any more, each service follows its fail mode within
 /// <see cref="Timeout"/>: open connects to the service itself, closed fails at once with EPERM.
@@ -30,7 +30,7 @@ internal sealed class ProxyWatchdog : IAsyncDisposable
     {
         _divert = divert;
         _logger = logger;
-        _probe = new Uri($"http://{proxy}/");
+        _probe = new Uri($"http://{proxy}{ReadinessProbe.Path}");
         _client = new HttpClient(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = Interval }) { Timeout = Interval * 2 };
     }
 
@@ -72,10 +72,9 @@ internal sealed class ProxyWatchdog : IAsyncDisposable
         bool serving;
         try
         {
-            // No original destination: the proxy answers this itself (503 unknown-destination),
-            // which proves its listener and request pipeline both work.
+            // Not diverted, so the proxy answers the probe itself: proof that its listener and pipeline work.
             using var response = await _client.GetAsync(_probe, cancellation);
-            serving = true;
+            serving = response.IsSuccessStatusCode;
         }
         catch (Exception error) when (error is HttpRequestException or TaskCanceledException && !cancellation.IsCancellationRequested)
         {

@@ -1,10 +1,11 @@
 using System.Net;
+using Mesh.Cli.Agent.L7;
 using Mesh.Proxy.Configuration;
 using static Mesh.Cli.Tests.Agent.L7.MapperRuns;
 
 namespace Mesh.Cli.Tests.Agent.L7;
 
-/// <summary>allowFrom and the sources it names: CIDRs the proxy enforces, cgroups it cannot.</summary>
+/// <summary>allowFrom and the sources it names: by CIDR, and by cgroup (resolved to the kernel's cgroup id).</summary>
 public class ProxyModelMapperAuthorizationTests
 {
     [Fact]
@@ -40,41 +41,41 @@ public class ProxyModelMapperAuthorizationTests
     }
 
     [Fact]
-    public void Map_SourceWithCgroupOnly_WarnsItsRequestsAreRefused()
+    public void Map_SourceWithExistingCgroup_MapsItsIdForTheKernelToRecord()
     {
-        var mapping = Map("""
+        var mapper = new ProxyModelMapper(path => path == "/sys/fs/cgroup/batch.slice" ? 4242UL : null);
+
+        var mapping = mapper.Map(Load("""
+            services:
+              - name: web
+                address: 127.0.0.10
+                port: 8080
+                rules: [{ name: r, authorization: { allowFrom: [batch] } }]
+              - { name: batch, address: 127.0.0.31, port: 80, source: { cidrs: [10.0.0.0/24], cgroup: /sys/fs/cgroup/batch.slice } }
+            """));
+
+        Assert.Equal([4242UL], mapping.Services.Single(s => s.Name == "batch").SourceCgroupIds);
+        Assert.Equal([IPNetwork.Parse("10.0.0.0/24")], mapping.Services.Single(s => s.Name == "batch").SourceCidrs);
+        Assert.Equal([4242UL], mapping.SourceCgroupIds);
+        Assert.Empty(mapping.Warnings);
+    }
+
+    [Fact]
+    public void Map_SourceCgroupThatDoesNotExist_WarnsNobodyCountsAsTheServiceByIt()
+    {
+        var mapping = new ProxyModelMapper(_ => null).Map(Load("""
             services:
               - name: web
                 address: 127.0.0.10
                 port: 8080
                 rules: [{ name: r, authorization: { allowFrom: [batch] } }]
               - { name: batch, address: 127.0.0.31, port: 80, source: { cgroup: /sys/fs/cgroup/batch.slice } }
-            """);
+            """));
 
-        Assert.Empty(mapping.Service("batch").SourceCidrs);
-        Assert.Equal(["batch"], mapping.Only().Authorization!.AllowedSources);
+        Assert.Empty(mapping.Services.Single(s => s.Name == "batch").SourceCgroupIds);
         Assert.Equal(
-            "services[batch].source.cgroup: not enforced: the proxy recognises clients by address only, so no connection counts as 'batch', "
-            + "and services[web].rules[r] refuse all of its requests; give 'batch' source cidrs",
-            Assert.Single(mapping.Warnings));
-    }
-
-    [Fact]
-    public void Map_SourceWithCgroupAndCidrs_MapsCidrsAndWarns()
-    {
-        var mapping = Map("""
-            services:
-              - name: web
-                address: 127.0.0.10
-                port: 8080
-                rules: [{ authorization: { allowFrom: [batch] } }]
-              - { name: batch, address: 127.0.0.31, port: 80, source: { cidrs: [10.0.0.0/24], cgroup: /sys/fs/cgroup/batch.slice } }
-            """);
-
-        Assert.Equal([IPNetwork.Parse("10.0.0.0/24")], mapping.Service("batch").SourceCidrs);
-        Assert.Equal(
-            "services[batch].source.cgroup: not enforced: the proxy recognises clients by address only, so connections from "
-            + "/sys/fs/cgroup/batch.slice count as 'batch' only when their address is in its cidrs (services[web].rules[0])",
+            "services[batch].source.cgroup: /sys/fs/cgroup/batch.slice does not exist on this node, so no connection counts as 'batch' "
+            + "by its cgroup until it does (and the config is reloaded)",
             Assert.Single(mapping.Warnings));
     }
 

@@ -55,7 +55,7 @@ public class ProxyModelMapperExampleTests
     }
 
     [Theory]
-    [InlineData("l7-authorization.yaml", "services[batch].source.cgroup: not enforced")]
+    [InlineData("l7-authorization.yaml", "services[batch].source.cgroup: /sys/fs/cgroup/batch.slice does not exist on this node")]
     [InlineData("l7-circuit-breaker-rate-limit.yaml", "services[search].rules[queries].circuitBreaker: ")]
     [InlineData("l7-retries-timeouts.yaml", "services[catalog].rules[writes].retry.maxBodyBytes: ")]
     public void Map_ExampleBeyondProxyModel_WarnsOnce(string fileName, string warning)
