@@ -460,14 +460,15 @@ stop_and_check() {
 
 XDP_STATUS=
 run_mode() { # MODE RUN
-	local mode=$1 run=$2 tag=$1-$2 attached got_mode id
+	local mode=$1 run=$2 tag=$1-$2 attached got_mode id info
 	if [[ $mode == xdp ]]; then
 		start_agent "$tag" --config "$TMP/mesh-xdp.yaml" --proxy-port "$PROXY_PORT"
 		attached=$(xdp_on_veth)
 		read -r got_mode id <<<"$attached"
 		[[ -n $id ]] || { tail -n 20 "$TMP/agent-$tag.log" >&2; die "the agent runs but bpftool shows no XDP program on $VETH_H"; }
 		PROG_ID=$id PROG_IDS+=("$id")
-		bpftool prog show id "$id" | grep -q 'name xdp_filter' || die "XDP program $id on $VETH_H is not xdp_filter: $(bpftool prog show id "$id")"
+		info=$(bpftool prog show id "$id") # not piped into grep -q: with pipefail, an early exit of grep fails the pipe
+		[[ $info == *" name xdp_filter "* ]] || die "XDP program $id on $VETH_H is not xdp_filter: $info"
 		[[ $got_mode == "$([[ $XDP_MODE == native ]] && echo driver || echo generic)" ]] ||
 			die "xdp_filter is attached to $VETH_H in mode '$got_mode', want $XDP_MODE"
 		((run == 1)) && log "xdp_filter id $id attached to $VETH_H ($got_mode): $(grep -m1 'L4 policy in force' "$TMP/agent-$tag.log" | sed 's/^[a-z]*: [^ ]* //')"

@@ -67,7 +67,7 @@ public static class MeshTelemetryServiceCollectionExtensions
         if (plan.Metrics)
         {
             telemetry.WithMetrics(metrics => metrics
-                .AddMeter(MeshProxyTelemetry.MeterName)
+                .AddMeter([MeshProxyTelemetry.MeterName, .. plan.Options.AdditionalMeters])
                 .AddOtlpExporter("mesh-metrics", (exporter, reader) =>
                 {
                     plan.Configure(exporter, "metrics");

@@ -34,6 +34,9 @@ internal sealed class L4Agent : IHostedService, IDisposable
     /// <summary>The name of the rule whose counters are in <paramref name="slot"/>, "(default)" for the default's, null if none.</summary>
     public string? RuleNameOfSlot(uint slot) => _datapath?.RuleNameOfSlot(slot);
 
+    /// <summary>The counters of the rules in force, or null before the agent started.</summary>
+    public L4StatsSnapshot? ReadStats() => _datapath?.ReadStats();
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _pinDirectory = _overrides.PinDirectoryFor(_config.Initial);

@@ -7,6 +7,7 @@ using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Routing;
 using Mesh.Redirector;
 using Mesh.Redirector.Interop;
+using Mesh.Redirector.Maps;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<L7Agent>();
     }
+
+    /// <summary>The diversion's counters, or null before the agent started.</summary>
+    public DivertCounterSnapshot? ReadDivertCounters() => _divert?.ReadCounters();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -2,6 +2,7 @@ using System.Net.NetworkInformation;
 using Mesh.Config;
 using Mesh.Redirector;
 using Mesh.Redirector.Interop;
+using Mesh.Redirector.Maps;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -31,6 +32,9 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
         // so it is written once every part of the agent has started, not just the splice.
         lifetime.ApplicationStarted.Register(() => WriteState(_datapath!.Options.Enabled));
     }
+
+    /// <summary>The splice counters, or null before the agent started.</summary>
+    public SpliceCounterSnapshot? ReadCounters() => _datapath?.ReadCounters();
 
     public Task StartAsync(CancellationToken cancellationToken)
     {

@@ -77,6 +77,7 @@ internal static class RunCommand
         builder.Services.AddSingleton<FlowHistory>();
         builder.Services.AddSingleton<FlowAgent>();
         builder.Services.AddSingleton<AdminEndpoint>();
+        builder.Services.AddSingleton<KernelMetrics>();
         // Started in this order and stopped in reverse: the L7 path goes first on shutdown.
         builder.Services.AddHostedService(services => services.GetRequiredService<SpliceAgent>());
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
@@ -85,6 +86,7 @@ internal static class RunCommand
         // After the datapaths, which pin the flow ring buffer; the admin API last, once there is something to serve.
         builder.Services.AddHostedService(services => services.GetRequiredService<FlowAgent>());
         builder.Services.AddHostedService(services => services.GetRequiredService<AdminEndpoint>());
+        builder.Services.AddHostedService(services => services.GetRequiredService<KernelMetrics>());
 
         var host = builder.Build();
         // Disposed asynchronously: the L7 path's proxy host only has an asynchronous dispose.

@@ -148,7 +148,7 @@ public sealed class L4Datapath : IDisposable
         lock (_applying)
         {
             var rules = _policy.Rules.Select(rule => new L4RuleStatsEntry(rule, SumOverCpus(_slotOfRule[rule.Name]))).ToList();
-            return new L4StatsSnapshot(rules, SumOverCpus(L4Limits.DefaultStatsSlot),
+            return new L4StatsSnapshot(rules, SumOverCpus(L4Limits.DefaultStatsSlot), _policy.Default == L4Action.Deny,
                 NotIp: _counters.SumPerCpu((uint)L4Counter.XdpNotIp),
                 Malformed: _counters.SumPerCpu((uint)L4Counter.XdpMalformed),
                 Fragments: _counters.SumPerCpu((uint)L4Counter.XdpFragments));
@@ -284,6 +284,6 @@ public sealed class L4Datapath : IDisposable
 }
 
 /// <summary>The L4 counters at one moment: per rule (precedence order), the default, and the XDP parser's.</summary>
-public sealed record L4StatsSnapshot(IReadOnlyList<L4RuleStatsEntry> Rules, L4RuleStats Default, ulong NotIp, ulong Malformed, ulong Fragments);
+public sealed record L4StatsSnapshot(IReadOnlyList<L4RuleStatsEntry> Rules, L4RuleStats Default, bool DefaultDenies, ulong NotIp, ulong Malformed, ulong Fragments);
 
 public sealed record L4RuleStatsEntry(L4Rule Rule, L4RuleStats Stats);

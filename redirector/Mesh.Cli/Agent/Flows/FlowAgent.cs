@@ -22,6 +22,7 @@ internal sealed class FlowAgent : IHostedService, IDisposable
     private readonly L4Agent _l4;
     private readonly ILogger<FlowAgent> _logger;
     private FlowEventReader? _reader;
+    private BpfMap? _counters;
     private volatile FlowNames _names;
 
     public FlowAgent(AgentConfig config, RunOverrides overrides, L4Agent l4, FlowHistory history, ILogger<FlowAgent> logger)
@@ -36,6 +37,9 @@ internal sealed class FlowAgent : IHostedService, IDisposable
 
     public FlowHistory History { get; }
 
+    /// <summary>Flow events the kernel could not queue (the ring buffer was full), or null before the agent started.</summary>
+    public ulong? EventsLost() => _counters?.SumPerCpu((uint)FlowCounter.EventsLost);
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var pinDirectory = _overrides.PinDirectoryFor(_config.Initial);
@@ -43,6 +47,7 @@ internal sealed class FlowAgent : IHostedService, IDisposable
         {
             settings.Update(0u, new FlowSettings { XdpSampleEvery = XdpSampleEvery });
         }
+        _counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowCounters));
         _reader = FlowEventReader.Start(pinDirectory, flow => History.Add(_names.Resolve(flow)), _logger);
         _config.Changed += OnConfigChanged;
         _logger.LogInformation("Reading flow events (one in {SampleEvery} XDP drops per CPU)", XdpSampleEvery);
@@ -60,6 +65,8 @@ internal sealed class FlowAgent : IHostedService, IDisposable
         _config.Changed -= OnConfigChanged;
         _reader?.Dispose();
         _reader = null;
+        _counters?.Dispose();
+        _counters = null;
     }
 
     private void OnConfigChanged(object? sender, MeshConfig config) => _names = new FlowNames(config, _l4.RuleNameOfSlot);

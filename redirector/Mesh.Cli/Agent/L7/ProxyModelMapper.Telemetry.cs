@@ -26,6 +26,7 @@ internal sealed partial class ProxyModelMapper
             },
             SamplingRatio = telemetry.Tracing.SamplingRatio,
             MetricExportInterval = telemetry.Metrics.ExportInterval,
+            AdditionalMeters = [KernelMetrics.MeterName],
         };
     }
 }
