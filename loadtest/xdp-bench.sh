@@ -46,7 +46,7 @@ EOF
 
 BENCH_NAME=xdp-bench BENCH_ID=mesh-xdp-bench MODE_W=11
 # The agent verifies the L4 programs (local_policy: every socket hook over up to
-# 256 rules) at each start, 6 starts per run: allow more than lib.sh's 10 s.
+# 256 rules) at each of its 3 starts per run: allow more than lib.sh's 10 s.
 AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-30}
 # shellcheck source=loadtest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -8,7 +8,7 @@ namespace Mesh.Cli.Agent;
 /// </summary>
 internal sealed record AgentState(int Pid, string Cgroup, string PinDirectory, bool SpliceEnabled, string Config, DateTimeOffset StartedAt)
 {
-    private const string StateDirectory = "/run/mesh";
+    public const string StateDirectory = "/run/mesh";
 
     public static string PathFor(string pinDirectory) =>
         Path.Combine(StateDirectory, Path.GetFileName(Path.TrimEndingDirectorySeparator(pinDirectory)) + ".json");

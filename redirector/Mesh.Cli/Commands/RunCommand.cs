@@ -32,18 +32,23 @@ internal static class RunCommand
                 result.AddError("--proxy-port must be between 1 and 65535");
             }
         });
+        var runAs = new Option<string>("--run-as")
+        {
+            Description = $"user the agent runs as once started by root, keeping only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; 'root' keeps root (default: {LeastPrivilege.DefaultUser}, if that user exists)",
+            DefaultValueFactory = _ => LeastPrivilege.DefaultUser,
+        };
         var bpfDirectory = new Option<DirectoryInfo?>("--bpf-dir") { Description = "load *.bpf.o from this directory instead of the built-in objects", Hidden = true };
         var verbose = CommonOptions.Verbose();
-        var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, proxyPort, bpfDirectory, verbose };
+        var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, proxyPort, runAs, bpfDirectory, verbose };
         command.SetAction((result, cancellation) =>
         {
             var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName, result.GetValue(proxyPort));
-            return RunAsync(result.GetValue(config), overrides, result.GetValue(verbose), cancellation);
+            return RunAsync(result.GetValue(config), overrides, result.GetValue(runAs)!, result.GetValue(verbose), cancellation);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(FileInfo? configFile, RunOverrides overrides, bool verbose, CancellationToken cancellation)
+    private static async Task<int> RunAsync(FileInfo? configFile, RunOverrides overrides, string runAs, bool verbose, CancellationToken cancellation)
     {
         if (configFile is { Exists: false })
         {
@@ -52,6 +57,20 @@ internal static class RunCommand
         if (Preflight.MissingForDatapath() is { } missing)
         {
             return CliError.Report(missing);
+        }
+        if (LeastPrivilege.ShouldDrop(runAs))
+        {
+            try
+            {
+                if (UnprivilegedStart.PrepareAndReexec(configFile, overrides, runAs) is { } problem)
+                {
+                    return CliError.Report(problem);
+                }
+            }
+            catch (Exception error) when (error is IOException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                return CliError.Report(error.Message);
+            }
         }
 
         var builder = Host.CreateApplicationBuilder();
@@ -110,7 +129,8 @@ internal static class RunCommand
         }
         catch (BpfLoadException error)
         {
-            var logFile = Path.Combine(Path.GetTempPath(), $"mesh-verifier-{error.ObjectName}.log");
+            // Named after the process: a file left by an earlier run (maybe by another user) is never in the way.
+            var logFile = Path.Combine(Path.GetTempPath(), $"mesh-verifier-{error.ObjectName}-{Environment.ProcessId}.log");
             await File.WriteAllTextAsync(logFile, error.LibBpfLog, CancellationToken.None);
             return CliError.Report($"{error.Message}; the verifier log is in {logFile} (or run with --verbose)");
         }

@@ -13,6 +13,27 @@ public sealed class AgentProcessTests
     private const int Size = 1024 * 1024;
 
     [Fact]
+    public async Task Agent_StartedByRoot_RunsAsMeshUserWithOnlyBpfNetAdminAndPerfmon()
+    {
+        using var sandbox = AgentSandbox.Create("privileges");
+        var agent = await sandbox.StartAgentAsync();
+
+        var status = File.ReadAllLines($"/proc/{agent.Pid}/status").ToDictionary(line => line.Split(':')[0], line => line.Split(':', 2)[1].Trim());
+        var meshUid = File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Single(fields => fields[0] == "mesh")[2];
+
+        Assert.Equal([meshUid, meshUid, meshUid, meshUid], status["Uid"].Split('\t', StringSplitOptions.RemoveEmptyEntries));
+        // CAP_NET_ADMIN (12), CAP_PERFMON (38), CAP_BPF (39): nothing else, in any set, and none to get back.
+        const ulong Kept = (1UL << 12) | (1UL << 38) | (1UL << 39);
+        foreach (var set in new[] { "CapEff", "CapPrm", "CapBnd", "CapAmb" })
+        {
+            Assert.True(Kept == Convert.ToUInt64(status[set], 16), $"{set} is {status[set]}, expected {Kept:x16}");
+        }
+        // Unprivileged, it still reloads, reports and serves: status reads the maps it pinned.
+        var report = await sandbox.StatusAsync();
+        Assert.True(report.ExitCode == 0, report.ToString());
+    }
+
+    [Fact]
     public async Task KillHard_ThenRestart_ReusesPinnedMaps_SplicesAgain_AndSigtermRemovesEverything()
     {
         using var sandbox = AgentSandbox.Create("restart");

@@ -167,6 +167,7 @@ public sealed class AgentSandbox : IDisposable
                 }
                 File.Delete(StateFile);
                 File.Delete(Path.ChangeExtension(StateFile, ".l4.json"));
+                File.Delete(Path.ChangeExtension(StateFile, ".sock"));
             }
             finally
             {

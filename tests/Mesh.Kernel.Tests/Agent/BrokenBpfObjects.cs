@@ -56,6 +56,8 @@ public sealed partial class BrokenBpfObjects : IDisposable
         var broken = source[..entry.Index] + UncheckedMap + entry.Value + UncheckedDereference + source[(entry.Index + entry.Length)..];
 
         var directory = System.IO.Directory.CreateTempSubdirectory("mesh-test-bpf-").FullName;
+        // The agent reads it after dropping root to its own user (mesh run --run-as).
+        File.SetUnixFileMode(directory, (UnixFileMode)0b111_101_101);
         var objects = new BrokenBpfObjects(directory);
         try
         {
