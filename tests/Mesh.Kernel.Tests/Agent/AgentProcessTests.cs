@@ -118,6 +118,51 @@ public sealed class AgentProcessTests
     }
 
     [Fact]
+    public async Task LongTransfer_AcrossKillHardAndRestartMidway_ArrivesWhole()
+    {
+        const int Total = 48 * 1024 * 1024;
+        const int Chunk = 64 * 1024;
+        using var sandbox = AgentSandbox.Create("midway");
+        var first = await sandbox.StartAgentAsync();
+        sandbox.EnterCgroup();
+        using var pair = await LoopbackPair.ConnectAsync();
+        sandbox.LeaveCgroup();
+        var payload = SocketStreams.RandomBytes(Total);
+        var received = SocketStreams.ReceiveExactlyAsync(pair.Server, Total);
+        var killed = new TaskCompletionSource();
+        var restarted = new TaskCompletionSource();
+        var sending = Task.Run(async () =>
+        {
+            // A third before the kill, a third with no agent, a third after the restart.
+            for (var chunk = 0; chunk < Total / Chunk; chunk++)
+            {
+                if (chunk == Total / Chunk / 3)
+                {
+                    await killed.Task;
+                }
+                if (chunk == 2 * Total / Chunk / 3)
+                {
+                    await restarted.Task;
+                }
+                await SocketStreams.SendAllAsync(pair.Client, payload.AsMemory(chunk * Chunk, Chunk));
+                await Task.Delay(1);
+            }
+        });
+
+        await Task.Delay(200);
+        await first.KillHardAsync();
+        killed.SetResult();
+        await Task.Delay(300);
+        await sandbox.StartAgentAsync();
+        restarted.SetResult();
+        await sending.WaitAsync(Transfers.Timeout);
+        var bytes = await received.WaitAsync(Transfers.Timeout);
+
+        Assert.Equal(Total, bytes.Length);
+        Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(bytes));
+    }
+
+    [Fact]
     public async Task Sigint_DetachesEverything()
     {
         using var sandbox = AgentSandbox.Create("sigint");

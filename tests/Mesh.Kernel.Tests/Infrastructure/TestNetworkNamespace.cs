@@ -14,10 +14,11 @@ public sealed class TestNetworkNamespace : IDisposable
 
     private readonly List<Process> _processes = [];
 
-    private TestNetworkNamespace(string name, int subnet, string hostLink)
+    private TestNetworkNamespace(string name, int subnet, string hostLink, string namespaceLink)
     {
         Name = name;
         HostLink = hostLink;
+        NamespaceLink = namespaceLink;
         HostAddress = IPAddress.Parse($"10.231.{subnet}.1");
         NamespaceAddress = IPAddress.Parse($"10.231.{subnet}.2");
     }
@@ -26,6 +27,9 @@ public sealed class TestNetworkNamespace : IDisposable
 
     /// <summary>The host end's interface name, e.g. to attach XDP to what the namespace sends.</summary>
     public string HostLink { get; }
+
+    /// <summary>The namespace end's interface name, inside the namespace.</summary>
+    public string NamespaceLink { get; }
 
     /// <summary>The host end of the veth pair: an address of this node.</summary>
     public IPAddress HostAddress { get; }
@@ -40,7 +44,7 @@ public sealed class TestNetworkNamespace : IDisposable
         var subnet = (Environment.ProcessId + sequence) % 250 + 1;
         var hostLink = $"mtv{Environment.ProcessId % 100000}h{sequence}";
         var namespaceLink = $"mtv{Environment.ProcessId % 100000}n{sequence}";
-        var netns = new TestNetworkNamespace(name, subnet, hostLink);
+        var netns = new TestNetworkNamespace(name, subnet, hostLink, namespaceLink);
         try
         {
             Ip($"netns add {name}");
