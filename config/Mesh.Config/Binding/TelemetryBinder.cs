@@ -80,7 +80,8 @@ internal sealed class TelemetryBinder
         var signalPath = uri.AbsolutePath.TrimEnd('/');
         if (signalPath.EndsWith("/v1/traces", StringComparison.Ordinal) || signalPath.EndsWith("/v1/metrics", StringComparison.Ordinal))
         {
-            var baseAddress = text[..text.LastIndexOf("/v1/", StringComparison.Ordinal)];
+            // From the parsed URL, not the text: its path may spell /v1/ escaped (%76) or with dot segments.
+            var baseAddress = uri.GetLeftPart(UriPartial.Authority) + signalPath[..signalPath.LastIndexOf("/v1/", StringComparison.Ordinal)];
             errors.Add(node, $"'{path}' is '{text}', a signal's path, but the endpoint is the collector's base address: the proxy appends "
                 + $"/v1/traces and /v1/metrics itself; write {baseAddress}");
             return null;

@@ -22,17 +22,34 @@ internal sealed class ConfigNodeReader
 
     /// <summary>
     /// The root node of the file's one document, or null when the file has none (empty or only
-    /// comments). Malformed YAML throws <see cref="YamlException"/>, whose mark is the error position.
-    /// A document past <see cref="MaxDepth"/> or <see cref="MaxAliasedValues"/> is reported in
+    /// comments). Malformed YAML throws <see cref="YamlException"/>, whose mark is the error position,
+    /// also where YamlDotNet fails with an exception of another type. A document past <see cref="MaxDepth"/> or <see cref="MaxAliasedValues"/> is reported in
     /// <paramref name="errors"/> and read as null, since what was read of it is cut short.
     /// </summary>
     public ConfigNode? Read(string yamlText, ConfigErrorList errors)
     {
-        var parser = new Parser(new StringReader(yamlText));
+        var scanner = new Scanner(new StringReader(yamlText));
+        try
+        {
+            return Read(new Parser(scanner), yamlText, errors);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            // YamlDotNet's scanner throws these, without a position, on some malformed text: a plain value
+            // in a flow list broken by U+0085, an escape of half a surrogate pair ("\uD800"). It stopped
+            // where the scanner is, which is past the end of the text when an escape is cut off there.
+            var past = Math.Max(0, scanner.CurrentPosition.Index - yamlText.Length);
+            var at = new Mark(scanner.CurrentPosition.Index - past, scanner.CurrentPosition.Line, Math.Max(1, scanner.CurrentPosition.Column - past));
+            throw new SemanticErrorException(at, at, "cannot read past here; look for a character YAML does not allow, "
+                + "such as an escape of half a surrogate pair (\\uD800) or a U+0085 or U+2028 line break in an unquoted value, and remove it or quote the value");
+        }
+    }
+
+    private static ConfigNode? Read(IParser parser, string yamlText, ConfigErrorList errors)
+    {
         var document = new DocumentState();
 
-        parser.Consume<StreamStart>();
-        if (!parser.TryConsume<DocumentStart>(out _))
+        if (!StartsDocument(parser, yamlText))
         {
             return null;
         }
@@ -54,6 +71,38 @@ internal sealed class ConfigNodeReader
                 "a second YAML document starts here, but the config is one document; remove this '---' and merge what follows into the first document");
         }
         return root;
+    }
+
+    /// <summary>Whether the stream has a document, consuming the stream's start and the document's.</summary>
+    private static bool StartsDocument(IParser parser, string yamlText)
+    {
+        try
+        {
+            parser.Consume<StreamStart>();
+            return parser.TryConsume<DocumentStart>(out _);
+        }
+        catch (InvalidOperationException) when (LeadingDocumentEnd(yamlText) is { } at)
+        {
+            throw new SemanticErrorException(at, at, "'...' ends a document here, before the config's document has started; remove this line");
+        }
+    }
+
+    /// <summary>
+    /// Where a '...' (document end) stands before any document, which YamlDotNet's parser throws on
+    /// without a position: it takes the stream to be over, then finds more in it. Null for none.
+    /// </summary>
+    private static Mark? LeadingDocumentEnd(string yamlText)
+    {
+        var scanner = new Scanner(new StringReader(yamlText));
+        // The stream's start, then the marker: comments are skipped, and directives come before a '---'.
+        for (var token = 0; token < 2 && scanner.MoveNext(); token++)
+        {
+            if (scanner.Current is YamlDotNet.Core.Tokens.DocumentEnd end)
+            {
+                return end.Start;
+            }
+        }
+        return null;
     }
 
     private static ConfigNode ReadNode(IParser parser, DocumentState document, int depth, bool isRoot = false)
