@@ -12,25 +12,19 @@
 /* Distinct prefixes of both generations; /0 entries included. */
 #define L4_MAX_PREFIXES (L4_GENERATIONS * (L4_MAX_RULES + 1))
 
-/* Source address -> the rules whose `from` contains it (the longest matching prefix knows them all). */
-struct {
+/* An address -> the rules whose CIDR contains it (the longest matching prefix knows them all). */
+struct l4_prefix_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, L4_MAX_PREFIXES);
 	__type(key, struct l4_prefix_key);
 	__type(value, struct l4_rule_set);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} l4_sources SEC(".maps");
+};
 
-/* Destination address -> the rules whose `to` contains it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, L4_MAX_PREFIXES);
-	__type(key, struct l4_prefix_key);
-	__type(value, struct l4_rule_set);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} l4_destinations SEC(".maps");
+/* By source address (the rules' `from`), and by destination address (their `to`). */
+struct l4_prefix_trie l4_sources SEC(".maps");
+struct l4_prefix_trie l4_destinations SEC(".maps");
 
 /* Rule i of generation g at index g * L4_MAX_RULES + i. */
 struct {

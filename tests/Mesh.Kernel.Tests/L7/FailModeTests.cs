@@ -4,10 +4,6 @@ using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Maps;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.L7;
@@ -24,7 +20,7 @@ public sealed class FailModeTests(ITestOutputHelper output)
     [Fact]
     public async Task FailOpen_AgentKilled_RequestsReachTheServiceDirectlyWithin1s_AndRestartDivertsAgain()
     {
-        await using var upstream = await StartUpstreamAsync();
+        await using var upstream = await SlowUpstream.StartAsync(ServiceAddress);
         using var sandbox = AgentSandbox.Create("failopen");
         var configFile = await WriteConfigAsync(sandbox, upstream.EndPoint, "open");
         try
@@ -76,7 +72,7 @@ public sealed class FailModeTests(ITestOutputHelper output)
     [Fact]
     public async Task FailClosed_AgentKilled_ConnectsAreRefusedWithinASecond_InUnder10Ms()
     {
-        await using var upstream = await StartUpstreamAsync();
+        await using var upstream = await SlowUpstream.StartAsync(ServiceAddress);
         using var sandbox = AgentSandbox.Create("failclosed");
         var configFile = await WriteConfigAsync(sandbox, upstream.EndPoint, "closed");
         try
@@ -117,7 +113,7 @@ public sealed class FailModeTests(ITestOutputHelper output)
     [Fact]
     public async Task Sigterm_DrainsInFlightRequest_NewConnectionsFollowFailMode_ThenDetachesEverything()
     {
-        await using var upstream = await StartUpstreamAsync();
+        await using var upstream = await SlowUpstream.StartAsync(ServiceAddress);
         using var sandbox = AgentSandbox.Create("drain");
         var configFile = await WriteConfigAsync(sandbox, upstream.EndPoint, "closed");
         try
@@ -187,28 +183,5 @@ public sealed class FailModeTests(ITestOutputHelper output)
     {
         using var counters = BpfMap.OpenPinned(Path.Combine(sandbox.PinDirectory, MapNames.DivertCounters));
         return DivertCounterReader.Read(counters);
-    }
-
-    private static async Task<Upstream> StartUpstreamAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(ServiceAddress, 0));
-        var app = builder.Build();
-        app.Run(async context =>
-        {
-            if (context.Request.Path.StartsWithSegments("/slow"))
-            {
-                await Task.Delay(TimeSpan.FromSeconds(2));
-            }
-            await context.Response.WriteAsync("upstream");
-        });
-        await app.StartAsync();
-        return new Upstream(app, new IPEndPoint(ServiceAddress, new Uri(app.Urls.First()).Port));
-    }
-
-    private sealed record Upstream(WebApplication App, IPEndPoint EndPoint) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => App.DisposeAsync();
     }
 }

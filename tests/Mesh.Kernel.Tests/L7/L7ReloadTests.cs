@@ -2,10 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Mesh.Kernel.Tests.L7;
 
@@ -17,7 +13,7 @@ public sealed class L7ReloadTests
     [Fact]
     public async Task EditConfig_ValidThenInvalid_AppliesWithinOneSecondKeepsInFlightRequestAndKeepsLastGood()
     {
-        await using var upstream = await StartUpstreamAsync(IPAddress.Loopback);
+        await using var upstream = await SlowUpstream.StartAsync(IPAddress.Loopback);
         using var sandbox = AgentSandbox.Create("reload");
         var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
         try
@@ -57,7 +53,7 @@ public sealed class L7ReloadTests
     {
         // No endpoints in the config: the service runs at the address clients dial. The proxy's own
         // upstream connection to that address carries its socket mark and is not diverted again.
-        await using var upstream = await StartUpstreamAsync(IPAddress.Parse("127.0.0.41"));
+        await using var upstream = await SlowUpstream.StartAsync(IPAddress.Parse("127.0.0.41"));
         using var sandbox = AgentSandbox.Create("noloop");
         var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
         try
@@ -89,7 +85,7 @@ public sealed class L7ReloadTests
         }
     }
 
-    private static string Config(Upstream upstream, string denied) => $$"""
+    private static string Config(SlowUpstream upstream, string denied) => $$"""
         services:
           - name: reports
             address: {{Service.Address}}
@@ -102,34 +98,4 @@ public sealed class L7ReloadTests
               - name: rest
                 timeouts: { request: 10s }
         """;
-
-
-    private static async Task<Upstream> StartUpstreamAsync(IPAddress address)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, 0));
-        var app = builder.Build();
-        app.Run(async context =>
-        {
-            if (context.Request.Path.StartsWithSegments("/slow"))
-            {
-                await Task.Delay(TimeSpan.FromSeconds(2));
-            }
-            await context.Response.WriteAsync("upstream");
-        });
-        await app.StartAsync();
-        return new Upstream(app, new IPEndPoint(address, new Uri(app.Urls.First()).Port));
-    }
-
-    private sealed record Upstream(WebApplication App, IPEndPoint EndPoint) : IAsyncDisposable
-    {
-        public IPAddress Address => EndPoint.Address;
-
-        public int Port => EndPoint.Port;
-
-        public override string ToString() => EndPoint.ToString();
-
-        public ValueTask DisposeAsync() => App.DisposeAsync();
-    }
 }

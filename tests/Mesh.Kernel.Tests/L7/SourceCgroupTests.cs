@@ -1,10 +1,6 @@
 using System.Net;
 using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Mesh.Kernel.Tests.L7;
 
@@ -19,12 +15,7 @@ public sealed class SourceCgroupTests
     [Fact]
     public async Task AllowFromCgroupService_ClientInThatCgroupOrBelow_IsAllowed_ClientElsewhere_IsRefused()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        await using var upstream = builder.Build();
-        upstream.Run(context => context.Response.WriteAsync("api"));
-        await upstream.StartAsync();
+        await using var upstream = await SlowUpstream.StartAsync(IPAddress.Loopback);
         using var sandbox = AgentSandbox.Create("srccgroup");
         var frontend = Directory.CreateDirectory(Path.Combine(sandbox.CgroupPath, "frontend")).FullName;
         var frontendWorker = Directory.CreateDirectory(Path.Combine(frontend, "worker")).FullName;
@@ -37,7 +28,7 @@ public sealed class SourceCgroupTests
                   - name: api
                     address: {{Api.Address}}
                     port: {{Api.Port}}
-                    endpoints: [{{upstream.Urls.Select(url => new Uri(url)).Select(uri => $"{uri.Host}:{uri.Port}").First()}}]
+                    endpoints: [{{upstream}}]
                     rules:
                       - name: r
                         authorization: { allowFrom: [frontend] }
@@ -54,8 +45,8 @@ public sealed class SourceCgroupTests
             var fromBelowFrontend = await RequestFromAsync(client, frontendWorker);
             var fromOther = await RequestFromAsync(client, other);
 
-            Assert.Equal((HttpStatusCode.OK, "api"), fromFrontend);
-            Assert.Equal((HttpStatusCode.OK, "api"), fromBelowFrontend);
+            Assert.Equal((HttpStatusCode.OK, SlowUpstream.Body), fromFrontend);
+            Assert.Equal((HttpStatusCode.OK, SlowUpstream.Body), fromBelowFrontend);
             Assert.Equal(HttpStatusCode.Forbidden, fromOther.Status);
         }
         finally
