@@ -23,4 +23,7 @@ public sealed record MeshConfig
 
     /// <summary>The node proxy's traces and metrics (OTLP). Default: what the OTEL_* environment says, or none.</summary>
     public TelemetrySettings Telemetry { get; init; } = new();
+
+    /// <summary>The node proxy's limits on what one client may send. Default: the limits documented in <see cref="ProxySettings"/>.</summary>
+    public ProxySettings Proxy { get; init; } = new();
 }

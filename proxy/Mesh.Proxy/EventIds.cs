@@ -36,6 +36,9 @@ internal static class EventIds
     // Hosting 50-59
     public const int ListenerBound = 50;
     public const int ConnectionSniffFailed = 51;
+    public const int ListenerLimits = 52;
+    public const int RequestBodyTooLarge = 53;
+    public const int RequestBodyCut = 54;
 
     // Telemetry 60-69
     public const int TelemetryExporting = 60;

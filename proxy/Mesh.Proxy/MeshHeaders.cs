@@ -8,7 +8,7 @@ public static class MeshHeaders
     /// <summary>Why a request was refused with 403 (route deny, default deny, authorization).</summary>
     public const string DenyReason = "x-mesh-deny-reason";
 
-    /// <summary>What the proxy answered instead of the upstream: timeout, circuit-open, unknown-destination, no-backend.</summary>
+    /// <summary>What the proxy answered instead of the upstream: timeout, circuit-open, unknown-destination, no-backend, body-too-large.</summary>
     public const string Error = "x-mesh-error";
 
     /// <summary>Set to "abort" on responses produced by fault injection.</summary>

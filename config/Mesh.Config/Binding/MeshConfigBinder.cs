@@ -7,7 +7,7 @@ internal sealed class MeshConfigBinder
 {
     private readonly MappingBinder<MeshConfig> _mapping;
 
-    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry)
+    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry, ProxySettingsBinder proxy)
     {
         _mapping = new MappingBinder<MeshConfig>(
         [
@@ -17,7 +17,12 @@ internal sealed class MeshConfigBinder
             new("services", (config, value, path, errors) => config with { Services = services.Bind(value, path, errors) }),
             new("l4", (config, value, path, errors) => config with { L4 = l4.Bind(value, path, errors) }),
             new("telemetry", (config, value, path, errors) => config with { Telemetry = telemetry.Bind(value, path, errors) }),
-        ]);
+            new("proxy", (config, value, path, errors) => config with { Proxy = proxy.Bind(value, path, errors) }),
+        ], new Dictionary<string, string>
+        {
+            ["limits"] = "put the node proxy's limits under 'proxy:', such as 'proxy: { maxRequestBodySize: 10Mi }'",
+            ["http2"] = "put it under 'proxy:', as 'proxy: { http2: { maxStreamsPerConnection: 100 } }'",
+        });
     }
 
     /// <param name="root">The document's root, or null for a file with no document, which means all defaults.</param>

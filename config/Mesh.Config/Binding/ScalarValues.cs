@@ -123,6 +123,115 @@ internal static partial class ScalarValues
         return value;
     }
 
+    /// <summary>
+    /// A size in bytes: a whole number, or one with the unit Ki, Mi or Gi (powers of 1024, as Kubernetes writes memory),
+    /// such as 65536, 64Ki or 10Mi, from <paramref name="min"/> to <paramref name="max"/> bytes. Decimal units (k, M,
+    /// MB) are refused rather than guessed at: whether 10M meant 10,000,000 or 10,485,760 bytes is the writer's call.
+    /// </summary>
+    public static long? ReadSize(ConfigNode node, string path, long min, long max, string example, ConfigErrorList errors, string? rangeHint = null)
+    {
+        var range = $"from {FormatSize(min)} to {FormatSize(max)}";
+        if (ReadNonEmpty(node, path, $"a size {range}", example, errors) is not { } scalar)
+        {
+            return null;
+        }
+        var text = scalar.Value;
+        var match = SizePattern().Match(text);
+        if (!match.Success)
+        {
+            errors.Add(scalar, $"'{path}' is '{text}', which is not a size; {SizeFix(text, example)}");
+            return null;
+        }
+        var unit = match.Groups[2].Value switch
+        {
+            "Ki" => 1L << 10,
+            "Mi" => 1L << 20,
+            "Gi" => 1L << 30,
+            _ => 1L,
+        };
+        // Digits beyond a long are out of range as much as a long beyond max is.
+        var inRange = long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount) && amount <= long.MaxValue / unit;
+        var value = inRange ? amount * unit : long.MaxValue;
+        if (value < min || value > max)
+        {
+            errors.Add(scalar, $"'{path}' is {text}, but must be {range}; {rangeHint ?? $"write a size such as {example}"}");
+            return null;
+        }
+        return value;
+    }
+
+    /// <summary>A size as the file would write it: in the largest of Gi, Mi and Ki that divides it, else in bytes.</summary>
+    public static string FormatSize(long bytes) => bytes switch
+    {
+        > 0 when bytes % (1L << 30) == 0 => $"{bytes >> 30}Gi",
+        > 0 when bytes % (1L << 20) == 0 => $"{bytes >> 20}Mi",
+        > 0 when bytes % (1L << 10) == 0 => $"{bytes >> 10}Ki",
+        _ => bytes.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>What to write instead of a size in another tool's spelling (10MB, 64k, 1.5Mi, 10MiB), or the general form.</summary>
+    private static string SizeFix(string text, string example)
+    {
+        const string General = "write a whole number of bytes, or one with the unit Ki, Mi or Gi (powers of 1024)";
+        var match = SizeTypoPattern().Match(text);
+        if (!match.Success)
+        {
+            return $"{General}, such as {example}";
+        }
+        var number = match.Groups[1].Value;
+        var unit = match.Groups[2].Value;
+        var lower = unit.ToLowerInvariant();
+        if (lower is "b" or "byte" or "bytes")
+        {
+            return number.Contains('.') ? $"{General}, such as {example}" : $"write {number} without a unit: a size without one is in bytes";
+        }
+        if (lower is "t" or "ti" or "tb" or "tib" && !number.Contains('.') && number.Length <= 9)
+        {
+            return $"the largest unit is Gi; write {(long.Parse(number, CultureInfo.InvariantCulture) * 1024).ToString(CultureInfo.InvariantCulture)}Gi";
+        }
+        var binary = lower[0] switch
+        {
+            'k' => "Ki",
+            'm' => "Mi",
+            'g' => "Gi",
+            _ => null,
+        };
+        if (binary is null || lower.Length > 3 || (lower.Length > 1 && lower[1..] is not ("b" or "i" or "ib")))
+        {
+            return $"{General}, such as {example}";
+        }
+        if (number.Contains('.'))
+        {
+            var smaller = binary == "Ki" ? "" : binary == "Mi" ? "Ki" : "Mi";
+            // Short enough that × 1024 cannot overflow a decimal.
+            return number.Length <= 20 && decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount)
+                && amount * 1024 is var scaled && scaled == decimal.Truncate(scaled)
+                ? $"write a whole number: {number}{binary} is {scaled.ToString("0", CultureInfo.InvariantCulture)}{smaller}"
+                : $"write a whole number of {(smaller.Length == 0 ? "bytes" : smaller)}, such as {example}";
+        }
+        if (unit == binary)
+        {
+            return $"write {number}{binary}, without a space";
+        }
+        if (lower.Length == 2 && lower[1] == 'i')
+        {
+            return $"write {number}{binary} (the case matters)";
+        }
+        if (lower.Length == 3 && lower.EndsWith("ib", StringComparison.Ordinal))
+        {
+            return $"write {number}{binary}: the B is implied";
+        }
+        return $"'{unit}' is not a unit here, so as not to guess between 1000 and 1024; write {number}{binary} for {number} × {UnitBytes(binary)} bytes, "
+            + "or the number of bytes itself";
+    }
+
+    private static string UnitBytes(string unit) => unit switch
+    {
+        "Ki" => "1024",
+        "Mi" => "1024²",
+        _ => "1024³",
+    };
+
     /// <summary>A share of requests, 0 to 100 (fractions allowed).</summary>
     public static double? ReadPercent(ConfigNode node, string path, ConfigErrorList errors) =>
         ReadNumber(node, path, 0, minExcluded: false, 100, "10", errors, "write a percentage without the % sign, such as 10 or 0.5");
@@ -346,6 +455,12 @@ internal static partial class ScalarValues
 
     [GeneratedRegex(@"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")]
     private static partial Regex DecimalPattern();
+
+    [GeneratedRegex(@"^([0-9]+)(Ki|Mi|Gi)?$")]
+    private static partial Regex SizePattern();
+
+    [GeneratedRegex(@"^([0-9]+(?:\.[0-9]*)?) ?([A-Za-z]+)$")]
+    private static partial Regex SizeTypoPattern();
 
     [GeneratedRegex(@"\G([0-9]{1,5})(ms|h|m|s)")]
     private static partial Regex DurationPart();

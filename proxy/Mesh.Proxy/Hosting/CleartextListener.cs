@@ -134,7 +134,8 @@ internal sealed partial class CleartextListener
             }
             catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
             {
-                // A silent client: HTTP/1.1, whose header timeout will deal with it.
+                // A silent (or slow) client: HTTP/1.1, where Kestrel's timeouts deal with it (keep-alive while it sends
+                // nothing, the request headers timeout once it has sent something).
                 return _http1;
             }
 

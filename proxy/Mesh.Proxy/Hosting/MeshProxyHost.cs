@@ -39,8 +39,14 @@ public sealed class MeshProxyHostOptions
     /// <summary>How long stopping waits for requests in flight.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How long a new connection may stay silent before it is treated as HTTP/1.1.</summary>
+    /// <summary>
+    /// How long a new connection may take to show whether it speaks HTTP/1.1 or h2c (at most
+    /// <see cref="MeshProxyLimits.RequestHeadersTimeout"/>) before it is treated as HTTP/1.1.
+    /// </summary>
     public TimeSpan ProtocolDetectionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>What one client may send: header and body sizes, the header timeout, HTTP/2 streams. Read once, at build.</summary>
+    public MeshProxyLimits Limits { get; init; } = new();
 
     /// <summary>
     /// OTLP export of traces and metrics, read once at start. Null: no telemetry at all. Otherwise the options and the
@@ -59,6 +65,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
     private readonly IHost _host;
     private readonly CleartextListener[] _listeners;
     private readonly IReadOnlyList<ProxyService> _initial;
+    private readonly MeshProxyLimits _limits;
     private readonly MeshTelemetryOptions? _telemetry;
     private readonly TelemetryExportPlan? _export;
 
@@ -67,6 +74,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
         _host = host;
         _listeners = listeners;
         _initial = options.Services;
+        _limits = options.Limits;
         _telemetry = options.Telemetry;
         _export = export;
     }
@@ -91,7 +99,10 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
         }
 
         ProxyConfigValidator.ThrowIfInvalid(options.Services);
-        var listeners = options.Listen.Select(e => new CleartextListener(e, options.ProtocolDetectionTimeout)).ToArray();
+        // A client that trickles the first bytes of the HTTP/2 preface is a slow client like any other: it gets no longer
+        // to show its protocol than to send its headers.
+        var sniffTimeout = options.ProtocolDetectionTimeout < options.Limits.RequestHeadersTimeout ? options.ProtocolDetectionTimeout : options.Limits.RequestHeadersTimeout;
+        var listeners = options.Listen.Select(e => new CleartextListener(e, sniffTimeout)).ToArray();
         var export = options.Telemetry is { } telemetry ? TelemetryExportPlan.Resolve(telemetry) : null;
         var host = new HostBuilder()
             // The OpenTelemetry SDK reads the standard OTEL_* variables from the host's configuration, which is
@@ -125,7 +136,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
                 web.UseKestrel(kestrel =>
                 {
                     kestrel.AddServerHeader = false;
-                    kestrel.Limits.MaxRequestBodySize = null;
+                    options.Limits.ApplyTo(kestrel.Limits);
                     foreach (var listener in listeners)
                     {
                         kestrel.Listen(listener.Lane(HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
@@ -165,6 +176,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
         }
 
         await _host.StartAsync(cancellationToken);
+        Log.ListenerLimits(Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Hosting"), _limits);
         if (_telemetry is not null)
         {
             var logger = Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Telemetry");
@@ -197,6 +209,10 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = EventIds.ListenerLimits, Level = LogLevel.Information,
+            Message = "Proxy limits per client: {Limits}")]
+        public static partial void ListenerLimits(ILogger logger, MeshProxyLimits limits);
+
         [LoggerMessage(EventId = EventIds.TelemetryExporting, Level = LogLevel.Information,
             Message = "Telemetry: exporting {Export}")]
         public static partial void TelemetryExporting(ILogger logger, string export);

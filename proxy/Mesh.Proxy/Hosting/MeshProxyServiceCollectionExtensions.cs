@@ -56,7 +56,8 @@ public static partial class MeshProxyServiceCollectionExtensions
 
     /// <summary>
     /// The proxy's request pipeline, in order: telemetry (<c>RequestTelemetryMiddleware</c>, when
-    /// <see cref="MeshTelemetryServiceCollectionExtensions.AddMeshProxyInstrumentation"/> was called) → original destination → route match, authorization and deny
+    /// <see cref="MeshTelemetryServiceCollectionExtensions.AddMeshProxyInstrumentation"/> was called) → the body size limit
+    /// (<c>RequestBodyLimitMiddleware</c>, 413) → original destination → route match, authorization and deny
     /// (<c>MeshRoutingMiddleware</c>) → rate limit → fault injection, redirect, body buffering, mirror, weighted backend
     /// (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP (power-of-two-choices load
     /// balancing, transforms, forwarder with the resilience handler). Use it as the whole pipeline of the proxy's app.
@@ -75,6 +76,7 @@ public static partial class MeshProxyServiceCollectionExtensions
             app.UseMiddleware<RequestTelemetryMiddleware>();
         }
 
+        app.UseMiddleware<RequestBodyLimitMiddleware>();
         app.UseMiddleware<MeshRoutingMiddleware>();
         app.UseRateLimiter();
         app.UseMiddleware<RouteFiltersMiddleware>();

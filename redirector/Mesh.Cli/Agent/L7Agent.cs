@@ -31,6 +31,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private DivertDatapath? _divert;
     private ProxyWatchdog? _watchdog;
     private TelemetrySettings? _telemetry;
+    private ProxySettings? _proxySettings;
 
     public L7Agent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, ILoggerFactory loggerFactory)
     {
@@ -74,8 +75,10 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
             Configure = proxy => proxy.UpstreamSocketMark = divertOptions.ProxyMark,
             Telemetry = _mapper.MapTelemetry(_config.Initial.Telemetry),
+            Limits = _mapper.MapLimits(_config.Initial.Proxy),
         }, cancellationToken);
         _telemetry = _config.Initial.Telemetry;
+        _proxySettings = _config.Initial.Proxy;
         // Divert only once the proxy listens and the watchdog saw it serve: a diverted connection must find it there.
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
         _watchdog = new ProxyWatchdog(_divert, divertOptions.ProxyIpv4, _logger);
@@ -144,6 +147,12 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
                 // The exporters are built once, with the proxy host.
                 _telemetry = config.Telemetry;
                 _logger.LogWarning("The telemetry section changed; restart the agent to apply it (the proxy keeps exporting as it started)");
+            }
+            if (config.Proxy != _proxySettings)
+            {
+                // Kestrel takes its limits once, when the proxy's server is built.
+                _proxySettings = config.Proxy;
+                _logger.LogWarning("The proxy section changed; restart the agent to apply it (the proxy keeps the limits it started with)");
             }
             var mapping = Map(config);
             _proxy.Config.Update(mapping.Services);

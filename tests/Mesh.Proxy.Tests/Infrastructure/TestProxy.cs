@@ -36,7 +36,8 @@ internal sealed class TestProxy : IAsyncDisposable
         IOriginalDestinationResolver? resolver,
         IReadOnlyList<IPEndPoint>? listen = null,
         Action<MeshProxyOptions>? configure = null,
-        MeshTelemetryOptions? telemetry = null)
+        MeshTelemetryOptions? telemetry = null,
+        MeshProxyLimits? limits = null)
     {
         var logs = new CapturingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
@@ -49,6 +50,7 @@ internal sealed class TestProxy : IAsyncDisposable
             Configure = configure,
             ShutdownTimeout = TimeSpan.FromSeconds(1),
             Telemetry = telemetry,
+            Limits = limits ?? new MeshProxyLimits(),
         });
         return new TestProxy(host, logs);
     }

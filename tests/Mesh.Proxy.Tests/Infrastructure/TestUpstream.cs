@@ -27,6 +27,7 @@ internal sealed class TestUpstream : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private int _hits;
+    private long _bodyBytes;
 
     private TestUpstream(WebApplication app, IPEndPoint endPoint)
     {
@@ -37,6 +38,9 @@ internal sealed class TestUpstream : IAsyncDisposable
     public IPEndPoint EndPoint { get; }
 
     public int Hits => Volatile.Read(ref _hits);
+
+    /// <summary>Request body bytes read so far, counted as they arrive (also of requests that were cut off).</summary>
+    public long BodyBytes => Interlocked.Read(ref _bodyBytes);
 
     public ConcurrentQueue<ReceivedRequest> Requests { get; } = new();
 
@@ -55,7 +59,13 @@ internal sealed class TestUpstream : IAsyncDisposable
         {
             var hit = Interlocked.Increment(ref upstream!._hits);
             using var body = new MemoryStream();
-            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            {
+                Interlocked.Add(ref upstream._bodyBytes, read);
+                body.Write(chunk, 0, read);
+            }
             upstream.Requests.Enqueue(new ReceivedRequest(
                 context.Request.Method,
                 context.Request.Path + context.Request.QueryString,
