@@ -83,16 +83,30 @@ public sealed class TestNetworkNamespace : IDisposable
 
     public void Dispose()
     {
-        foreach (var process in _processes)
+        try
         {
-            if (!process.HasExited)
+            foreach (var process in _processes)
             {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
+                try
+                {
+                    if (!process.HasExited)
+                    {
+                        process.Kill(entireProcessTree: true);
+                        process.WaitForExit(5000);
+                    }
+                }
+                catch (InvalidOperationException)
+                {
+                    // Already disposed by the test: nothing left to end.
+                }
+                process.Dispose();
             }
-            process.Dispose();
         }
-        Run("ip", $"netns del {Name}", throwOnError: false);
+        finally
+        {
+            // Deleting the namespace removes its veth pair, and with it anything attached to the host end.
+            Run("ip", $"netns del {Name}", throwOnError: false);
+        }
     }
 
     private static void Ip(string arguments) => Run("ip", arguments, throwOnError: true);
