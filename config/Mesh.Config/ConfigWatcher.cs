@@ -156,13 +156,19 @@ public sealed partial class ConfigWatcher : IDisposable
         }
     }
 
-    private void Reload()
+    /// <summary>
+    /// Reads the file now, as an edit would (e.g. asked through the agent's admin API), and returns what it found:
+    /// a valid config is applied (<see cref="Changed"/>), an invalid one is rejected and the current one kept.
+    /// </summary>
+    public ConfigResult ReloadNow() => Reload() ?? throw new ObjectDisposedException(nameof(ConfigWatcher));
+
+    private ConfigResult? Reload()
     {
         lock (_reloadLock)
         {
             if (_disposed)
             {
-                return;
+                return null;
             }
             var result = _loader.Load(_path);
             if (result.IsValid)
@@ -177,6 +183,7 @@ public sealed partial class ConfigWatcher : IDisposable
                 Log.Rejected(_logger, _path, result.Errors.Count);
                 Rejected?.Invoke(this, result.Errors);
             }
+            return result;
         }
     }
 

@@ -51,6 +51,9 @@ internal sealed class AgentConfig : IDisposable
         return new AgentConfig(result.Config, file.FullName, watcher);
     }
 
+    /// <summary>Re-reads the watched file now (applying it when valid); null for the built-in config, which has no file.</summary>
+    public ConfigResult? ReloadNow() => _watcher?.ReloadNow();
+
     public void Dispose() => _watcher?.Dispose();
 
     private static string ReadBuiltIn()

@@ -21,7 +21,7 @@ internal sealed class L4Agent : IHostedService, IDisposable
     private readonly LibBpfLog _libBpfLog;
     private readonly ILogger<L4Agent> _logger;
     private L4Datapath? _datapath;
-    private string? _pinDirectory;
+    private volatile L4State? _state;
 
     public L4Agent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, ILogger<L4Agent> logger)
     {
@@ -37,13 +37,22 @@ internal sealed class L4Agent : IHostedService, IDisposable
     /// <summary>The counters of the rules in force, or null before the agent started.</summary>
     public L4StatsSnapshot? ReadStats() => _datapath?.ReadStats();
 
+    /// <summary>The policy in force as `mesh status` shows it, with each rule's counters; null before the agent started.</summary>
+    public L4Status? Status()
+    {
+        if (_datapath is not { } datapath || _state is not { } state || datapath.ReadStats() is not { } stats)
+        {
+            return null;
+        }
+        return new L4Status(state, [.. stats.Rules.Select(rule => rule.Stats)], stats.Default, stats.Malformed, stats.Fragments);
+    }
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _pinDirectory = _overrides.PinDirectoryFor(_config.Initial);
         _datapath = L4Datapath.Attach(new L4Options
         {
             CgroupPath = _overrides.CgroupFor(_config.Initial),
-            PinDirectory = _pinDirectory,
+            PinDirectory = _overrides.PinDirectoryFor(_config.Initial),
             ObjectDirectory = _overrides.ObjectDirectory,
         }, _libBpfLog, _logger);
         Apply(_datapath, _config.Initial.L4);
@@ -60,10 +69,6 @@ internal sealed class L4Agent : IHostedService, IDisposable
     public void Dispose()
     {
         _config.Changed -= OnConfigChanged;
-        if (_pinDirectory is not null)
-        {
-            L4State.Delete(_pinDirectory);
-        }
         _datapath?.Dispose();
         _datapath = null;
     }
@@ -71,7 +76,7 @@ internal sealed class L4Agent : IHostedService, IDisposable
     private void Apply(L4Datapath datapath, L4Policy policy)
     {
         datapath.Apply(policy);
-        L4State.From(policy, datapath).Write(_pinDirectory!);
+        _state = L4State.From(policy, datapath);
     }
 
     private void OnConfigChanged(object? sender, MeshConfig config)

@@ -46,6 +46,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     /// <summary>The diversion's counters, or null before the agent started.</summary>
     public DivertCounterSnapshot? ReadDivertCounters() => _divert?.ReadCounters();
 
+    /// <summary>The diversion as `mesh status` shows it, or null before the agent started.</summary>
+    public DivertStatus? DivertStatus() => _divert is { } divert ? new DivertStatus(divert.ServiceCount(), divert.ReadCounters()) : null;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var divertOptions = new DivertOptions

@@ -33,6 +33,12 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
         lifetime.ApplicationStarted.Register(() => WriteState(_datapath!.Options.Enabled));
     }
 
+    /// <summary>What the agent attached where, as last written to the state file; null until it has started.</summary>
+    public AgentState? State { get; private set; }
+
+    /// <summary>Sockets in the sockhash now (0 before the agent started).</summary>
+    public int SplicedSocketCount() => _datapath?.SpliceSocketCount() ?? 0;
+
     /// <summary>The splice counters, or null before the agent started.</summary>
     public SpliceCounterSnapshot? ReadCounters() => _datapath?.ReadCounters();
 
@@ -100,7 +106,8 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
     private void WriteState(bool spliceEnabled)
     {
         var datapath = _datapath!;
-        new AgentState(Environment.ProcessId, datapath.CgroupPath, datapath.Options.PinDirectory, spliceEnabled, _config.Description, _startedAt).Write();
+        State = new AgentState(Environment.ProcessId, datapath.CgroupPath, datapath.Options.PinDirectory, spliceEnabled, _config.Description, _startedAt);
+        State.Write();
     }
 
     private void OnNetworkAddressChanged(object? sender, EventArgs e) => RefreshNodeAddresses();

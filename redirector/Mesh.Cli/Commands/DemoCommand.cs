@@ -69,7 +69,7 @@ internal static class DemoCommand
 
             var state = new AgentState(Environment.ProcessId, cgroup.Path, options.PinDirectory, config.Initial.Splice, config.Description, DateTimeOffset.UtcNow);
             Console.WriteLine();
-            Console.Write(StatusReport.Render(state, datapath.ReadCounters(), datapath.SpliceSocketCount()));
+            Console.Write(StatusReport.Render(new StatusSnapshot(state, datapath.ReadCounters(), datapath.SpliceSocketCount(), Divert: null, L4: null, FlowEvents: null)));
             Console.WriteLine();
             Console.WriteLine("Everything the demo attached, pinned and created is removed on exit.");
             return 0;

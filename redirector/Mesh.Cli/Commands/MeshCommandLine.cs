@@ -10,6 +10,7 @@ internal static class MeshCommandLine
         RunCommand.Create(),
         StatusCommand.Create(),
         FlowsCommand.Create(),
+        ReloadCommand.Create(),
         DemoCommand.Create(),
         ConfigCommand.Create(),
         PolicyCommand.Create(),

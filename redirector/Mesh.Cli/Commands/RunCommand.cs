@@ -95,6 +95,7 @@ internal static class RunCommand
         builder.Services.AddSingleton<L7Agent>();
         builder.Services.AddSingleton<FlowHistory>();
         builder.Services.AddSingleton<FlowAgent>();
+        builder.Services.AddSingleton<AgentStatusSource>();
         builder.Services.AddSingleton<AdminEndpoint>();
         builder.Services.AddSingleton<KernelMetrics>();
         // Started in this order and stopped in reverse: the L7 path goes first on shutdown.

@@ -8,8 +8,9 @@ namespace Mesh.Cli.Commands;
 /// <summary>Renders `mesh status` as aligned tables.</summary>
 internal static class StatusReport
 {
-    public static string Render(AgentState state, SpliceCounterSnapshot counters, int splicedSockets, DivertStatus? divert = null, L4Status? l4 = null, (ulong Sent, ulong Lost)? flowEvents = null)
+    public static string Render(StatusSnapshot status)
     {
+        var (state, counters, splicedSockets, divert, l4, flowEvents) = status;
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
         text.AppendLine($"splice: {(state.SpliceEnabled ? "on" : "off")}");
@@ -94,8 +95,4 @@ internal static class StatusReport
     }
 }
 
-/// <summary>What `mesh status` shows of the L4 policy: the rules in force and their counters, in the same order.</summary>
-internal sealed record L4Status(L4State State, IReadOnlyList<L4RuleStats> RuleStats, L4RuleStats DefaultStats, ulong Malformed, ulong Fragments);
 
-/// <summary>What `mesh status` shows of the L7 diversion.</summary>
-internal sealed record DivertStatus(int Services, DivertCounterSnapshot Counters);

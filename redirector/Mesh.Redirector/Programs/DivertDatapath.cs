@@ -116,6 +116,9 @@ public sealed class DivertDatapath : IDisposable
 
     public DivertCounterSnapshot ReadCounters() => DivertCounterReader.Read(_counters);
 
+    /// <summary>How many services are diverted now.</summary>
+    public int ServiceCount() => _services.Keys<ServiceKey>().Count;
+
     public void Dispose()
     {
         if (_disposed)

@@ -120,15 +120,6 @@ public sealed class L4Datapath : IDisposable
         }
     }
 
-    /// <summary>The l4_rule_stats slot of a rule in force.</summary>
-    public uint StatsSlotOf(L4Rule rule)
-    {
-        lock (_applying)
-        {
-            return _slotOfRule[rule.Name];
-        }
-    }
-
     /// <summary>The rule in force whose counters are in <paramref name="slot"/>: its name, "(default)", or null.</summary>
     public string? RuleNameOfSlot(uint slot)
     {

@@ -166,7 +166,6 @@ public sealed class AgentSandbox : IDisposable
                     Directory.Delete(PinDirectory, recursive: true);
                 }
                 File.Delete(StateFile);
-                File.Delete(Path.ChangeExtension(StateFile, ".l4.json"));
                 File.Delete(Path.ChangeExtension(StateFile, ".sock"));
             }
             finally

@@ -1,0 +1,37 @@
+using System.Text.Json;
+using Mesh.Cli.Agent.Flows;
+using Mesh.Redirector.Maps;
+
+namespace Mesh.Cli.Agent;
+
+/// <summary>Everything `mesh status` shows, as the running agent serves it on its admin socket (GET /v1/status).</summary>
+internal sealed record StatusSnapshot(
+    AgentState Agent,
+    SpliceCounterSnapshot Splice,
+    int SplicedSockets,
+    DivertStatus? Divert,
+    L4Status? L4,
+    FlowEventTotals? FlowEvents)
+{
+    /// <summary>How the admin API writes and the CLI reads it: the kernel mirrors keep their counters in fields.</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { IncludeFields = true };
+}
+
+/// <summary>The L7 diversion: how many services it diverts, and its counters.</summary>
+internal sealed record DivertStatus(int Services, DivertCounterSnapshot Counters);
+
+/// <summary>The L4 policy in force and its counters: per rule (same order), the default's, and the XDP parser's.</summary>
+internal sealed record L4Status(L4State State, IReadOnlyList<L4RuleStats> RuleStats, L4RuleStats DefaultStats, ulong Malformed, ulong Fragments);
+
+/// <summary>Flow events the kernel sent to the agent, and lost to a full ring buffer.</summary>
+internal sealed record FlowEventTotals(ulong Sent, ulong Lost);
+
+/// <summary>Assembles a <see cref="StatusSnapshot"/> from the parts of the running agent.</summary>
+internal sealed class AgentStatusSource(SpliceAgent splice, L7Agent l7, L4Agent l4, FlowAgent flows)
+{
+    /// <summary>The agent's status now, or null while it has not finished starting.</summary>
+    public StatusSnapshot? Snapshot() =>
+        splice.State is { } state && splice.ReadCounters() is { } counters
+            ? new StatusSnapshot(state, counters, splice.SplicedSocketCount(), l7.DivertStatus(), l4.Status(), flows.Totals())
+            : null;
+}
