@@ -43,7 +43,7 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
             "connect()/sendmsg() calls refused by an L4 rule");
         _meter.CreateObservableCounter("mesh.kernel.l4.xdp_drops", () => ObserveDenyRules(stats => stats.XdpPackets), "{packet}",
             "Packets dropped by the XDP filter, by L4 rule");
-        _meter.CreateObservableCounter("mesh.kernel.flow_events.lost", () => Observe(_flows.EventsLost()), "{event}",
+        _meter.CreateObservableCounter("mesh.kernel.flow_events.lost", () => Observe(_flows.Totals()?.Lost), "{event}",
             "Flow events lost to a full ring buffer");
         return Task.CompletedTask;
     }

@@ -37,9 +37,6 @@ internal sealed class FlowAgent : IHostedService, IDisposable
 
     public FlowHistory History { get; }
 
-    /// <summary>Flow events the kernel could not queue (the ring buffer was full), or null before the agent started.</summary>
-    public ulong? EventsLost() => _counters?.SumPerCpu((uint)FlowCounter.EventsLost);
-
     /// <summary>Flow events sent and lost so far, or null before the agent started.</summary>
     public FlowEventTotals? Totals() =>
         _counters is { } counters ? new FlowEventTotals(counters.SumPerCpu((uint)FlowCounter.EventsSent), counters.SumPerCpu((uint)FlowCounter.EventsLost)) : null;
