@@ -109,9 +109,11 @@ public sealed class L4Datapath : IDisposable
             var next = (active.Generation + 1) % L4Limits.Generations;
             _slotOfRule = _statsSlots.Assign([.. policy.Rules.Select(rule => rule.Name)], slot => _ruleStats.WritePerCpu(slot, default(L4RuleStats)));
             var tables = L4RuleTables.Compile(policy, next, rule => _slotOfRule[rule.Name]);
+            // The idle generation still holds the prefixes of the one before last, which no packet uses any more;
+            // the generation being replaced stays whole, so a packet judged while the switch happens finds it all.
+            RemoveGeneration(next);
             WriteGeneration(next, tables);
             _active.Update(0u, active with { Generation = next });
-            RemoveGeneration(active.Generation);
             _policy = policy;
             _sweep.RunIterator(SweepProgram);
             ReconcileInterfaces(policy.Interfaces);
@@ -189,7 +191,7 @@ public sealed class L4Datapath : IDisposable
         _generations.Update(generation, tables.Generation);
     }
 
-    /// <summary>Deletes the prefixes of a generation no packet is judged by any more.</summary>
+    /// <summary>Deletes the prefixes of a generation no packet is judged by.</summary>
     private void RemoveGeneration(uint generation)
     {
         foreach (var trie in new[] { _sources, _destinations })
