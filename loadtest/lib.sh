@@ -1,4 +1,5 @@
-# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, xdp-bench.sh).
+# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, xdp-bench.sh,
+# telemetry-bench.sh, soak.sh, connections.sh).
 # Sourced, not run. Before sourcing, the script sets:
 #   BENCH_NAME  its name, used in messages ("splice-bench")
 #   BENCH_ID    prefix of the cgroup, pin dir and temp dir ("mesh-bench")
@@ -46,6 +47,9 @@ apply_short_mode() {
 # ---------------------------------------------------------------- cleanup
 TMP= CG_OURS=0 PIN_OURS=0 AGENT_PID= JOB_PID= CLEANED=0
 NGINX_PIDS=()
+# NGINX_MASTER[NAME]: the master pid of the nginx instance NAME (start_nginx,
+# restart_nginx); empty while kill_nginx has it down.
+declare -gA NGINX_MASTER
 
 # alive PID: running and not a zombie (our own exited children stay zombies
 # until reaped, and kill -0 still succeeds on them).
@@ -288,7 +292,7 @@ start_nginx() {
 			got=$(curl -sS --max-time 2 "http://127.0.0.1:$port/1k.bin" 2>/dev/null | sha256sum | cut -d' ' -f1) || true
 			if [[ $got == "${SHA[1k]}" ]]; then
 				grep -qx "$pid" "$CG/cgroup.procs" || die "nginx ($name) is not inside $CG"
-				NGINX_PORT=$port NGINX_PID=$pid
+				NGINX_PORT=$port NGINX_PID=$pid NGINX_MASTER[$name]=$pid
 				return 0
 			fi
 			sleep 0.1
@@ -303,11 +307,13 @@ start_nginx() {
 }
 
 # start_agent TAG ARG...: `mesh run --cgroup CG --pin-dir PIN ARG...`, log in
-# $TMP/agent-TAG.log; waits until `mesh status` succeeds. Sets AGENT_PID.
+# $TMP/agent-TAG.log; waits until `mesh status` succeeds. Sets AGENT_PID and AGENT_TAG.
 AGENT_FAIL=0
+AGENT_TAG=mesh
 start_agent() {
 	local tag=$1 deadline
 	shift
+	AGENT_TAG=$tag
 	"$MESH" run --cgroup "$CG" --pin-dir "$PIN" "$@" </dev/null >"$TMP/agent-$tag.log" 2>&1 &
 	AGENT_PID=$!
 	deadline=$((SECONDS + AGENT_START_TIMEOUT))
@@ -355,6 +361,194 @@ stop_agent() {
 			AGENT_FAIL=1
 		fi
 	fi
+}
+
+# ------------------------------------------------------ process metrics
+children_of() {
+	if [[ -r /proc/$1/task/$1/children ]]; then
+		cat "/proc/$1/task/$1/children"
+	else
+		ps -o pid= --ppid "$1"
+	fi
+}
+
+# cpu_ticks PID...: utime + stime (all threads) summed over the pids.
+cpu_ticks() {
+	local p s t=0
+	for p; do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		t=$((t + $(awk '{ print $12 + $13 }' <<<"$s")))
+	done
+	echo "$t"
+}
+# CLK_TCK: USER_HZ, the unit of cpu_ticks.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+mib() { awk -v k="$1" 'BEGIN { if (k == "") print "?"; else printf "%.1f", k / 1024 }'; }
+# fd_count PID: open file descriptors of PID (empty if it is gone).
+fd_count() {
+	local n
+	n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	[[ -d /proc/$1/fd ]] && echo "$n"
+}
+# growth_pct FROM TO: (TO - FROM) / FROM in percent, one decimal ("n/a" without FROM).
+growth_pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a + 0 == 0) print "n/a"; else printf "%.1f\n", 100 * (b - a) / a }'; }
+now_ns() { date +%s%N; }
+now_s() { date +%s.%N; } # epoch seconds, for timelines shared with the python tools
+
+# status_value STATUS LABEL: the number in the row LABEL of a `mesh status`
+# output ("sockets in sockhash", "connections diverted", ...), without
+# thousands separators.
+status_value() {
+	awk -v l="$2" 'index($0, l) == 1 { v = substr($0, length(l) + 1); gsub(/[^0-9]/, "", v); print v; found = 1; exit }
+		END { exit !found }' <<<"$1"
+}
+# flow_event_counts STATUS: "SENT LOST" from the `mesh status` line
+# "flow events: N sent to the agent, N lost to a full ring buffer ...".
+flow_event_counts() {
+	awk '/^flow events:/ { s = $3; l = $8; gsub(/[^0-9]/, "", s); gsub(/[^0-9]/, "", l); print s, l; found = 1 }
+		END { exit !found }' <<<"$1"
+}
+
+# agent_check WHERE: die, with the end of the agent's log, if the agent is gone.
+agent_check() {
+	alive "$AGENT_PID" && return 0
+	log "the agent exited during $1; its log:"
+	tail -n 30 "$TMP/agent-$AGENT_TAG.log" >&2 || true
+	AGENT_PID=
+	die "agent died during $1"
+}
+
+# --------------------------------------------------------------- L7 path
+# The L7 benchmarks (l7-bench.sh, telemetry-bench.sh) share one setup: an
+# upstream nginx, the service web at SVC_ADDR:SVC_PORT whose endpoint it is,
+# and a divert check. The script sets SVC_ADDR, SVC_PORT, UP_PORT and FILES.
+
+# write_upstream_conf PREFIX PORT: the upstream nginx. worker_processes 1, like
+# splice-bench (one core per end, the same on every machine). /mesh-verify
+# echoes the x-mesh request header, so the divert check sees what the upstream
+# received without logging every request.
+write_upstream_conf() {
+	nginx_conf_head "$1" 1
+	cat <<EOF
+    server {
+        listen 127.0.0.1:$2;
+        root $TMP/www;
+        location / { }
+        location = /mesh-verify {
+            default_type text/plain;
+            return 200 "x-mesh=\$http_x_mesh\n";
+        }
+    }
+}
+EOF
+}
+
+# write_l7_mesh_conf FILE [YAML]: the agent's config: the service web at
+# SVC_ADDR:SVC_PORT, endpoint 127.0.0.1:UP_PORT, one rule that sets the request
+# header x-mesh: 1; YAML (more top-level keys) is appended as is. Made
+# world-readable: the agent reads it as user mesh.
+write_l7_mesh_conf() {
+	cat >"$1" <<EOF
+# generated by loadtest/$BENCH_NAME.sh
+splice: on
+services:
+  - name: web
+    address: $SVC_ADDR
+    port: $SVC_PORT
+    endpoints: [127.0.0.1:$UP_PORT]
+    rules:
+      - name: all
+        filters:
+          - type: RequestHeaderModifier
+            requestHeaderModifier: { set: [{ name: x-mesh, value: "1" }] }
+EOF
+	[[ -n ${2:-} ]] && printf '%s\n' "$2" >>"$1"
+	chmod 644 "$1"
+}
+
+# curl_in_cgroup OUT URL [curl args]: one bounded curl from inside the cgroup.
+curl_in_cgroup() {
+	local out=$1 url=$2
+	shift 2
+	run_in_cgroup "$out.log" timeout -k 5 20 curl -sS -v --max-time 10 -o "$out" "$@" "$url"
+}
+
+# verify_mesh RUN: prove that a connection to the service address reaches the
+# upstream through the Mesh proxy: nothing listens on SVC_ADDR:SVC_PORT, so a
+# reply at all means the kernel diverted it, "x-mesh=1" from the upstream
+# means the proxy applied the route, and every file of FILES arrives intact.
+# Counts failed checks in VERIFY_FAIL.
+VERIFY_FAIL=0
+verify_mesh() {
+	local run=$1 base="http://$SVC_ADDR:$SVC_PORT" body f got ok=1
+	if curl_in_cgroup "$TMP/verify.txt" "$base/mesh-verify"; then
+		body=$(cat "$TMP/verify.txt")
+	else
+		body="curl failed"
+	fi
+	if [[ $body != "x-mesh=1" ]]; then
+		log "run $run: divert check FAILED: $base/mesh-verify gave '$body' (want 'x-mesh=1'):"
+		sed 's/^/    /' "$TMP/verify.txt.log" >&2 || true
+		ok=0
+	elif ((run == 1)); then
+		log "divert check: $(grep -m1 -o 'Connected to .*' "$TMP/verify.txt.log" || echo '(no "Connected to" line)'); upstream saw x-mesh: 1"
+	fi
+	for f in "${FILES[@]}"; do
+		got=$(curl_in_cgroup "$TMP/verify.bin" "$base/$f.bin" && sha256sum <"$TMP/verify.bin" | cut -d' ' -f1) || got="curl failed"
+		if [[ $got != "${SHA[$f]}" ]]; then
+			log "run $run: $f.bin through the mesh: sha256 $got, want ${SHA[$f]}"
+			ok=0
+		fi
+		rm -f "$TMP/verify.bin"
+	done
+	if ((ok)); then
+		log "run $run: divert check ok (/mesh-verify via $SVC_ADDR:$SVC_PORT: x-mesh=1; ${FILES[*]} sha256 match)"
+	else
+		VERIFY_FAIL=$((VERIFY_FAIL + 1))
+	fi
+	return $((!ok))
+}
+
+# ---------------------------------------------------------- nginx restart
+# kill_nginx NAME: SIGKILL the nginx instance NAME: its master and its workers
+# (a killed master leaves its workers running). Bounded wait until they are gone.
+kill_nginx() {
+	local master=${NGINX_MASTER[$1]:-} pids p keep=()
+	[[ -n $master ]] || return 0
+	pids="$master $(children_of "$master" | xargs)"
+	# shellcheck disable=SC2086 # a list of pids
+	kill -KILL $pids 2>/dev/null || true
+	wait "$master" 2>/dev/null || true
+	# shellcheck disable=SC2086
+	wait_gone 5 $pids || log "nginx ($1) still alive 5s after SIGKILL"
+	for p in "${NGINX_PIDS[@]}"; do
+		[[ $p == "$master" ]] || keep+=("$p")
+	done
+	NGINX_PIDS=("${keep[@]}")
+	NGINX_MASTER[$1]=
+}
+
+# restart_nginx NAME PORT: starts the instance NAME again from its nginx.conf
+# (so on the same PORT), inside the cgroup, and waits up to 10 s until it
+# serves /1k.bin. Returns 1 if it does not come up.
+restart_nginx() {
+	local name=$1 port=$2 prefix=$TMP/$1 deadline pid got
+	bg_in_cgroup "$prefix/stdout.log" nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
+	pid=$JOB_PID JOB_PID=
+	NGINX_PIDS+=("$pid")
+	NGINX_MASTER[$name]=$pid
+	deadline=$((SECONDS + 10))
+	while alive "$pid" && ((SECONDS < deadline)); do
+		got=$(curl -sS --max-time 2 "http://127.0.0.1:$port/1k.bin" 2>/dev/null | sha256sum | cut -d' ' -f1) || true
+		[[ $got == "${SHA[1k]}" ]] && return 0
+		sleep 0.05
+	done
+	log "nginx ($name) did not come back on port $port:"
+	tail -n 5 "$prefix/logs/error.log" >&2 2>/dev/null || true
+	return 1
 }
 
 # ------------------------------------------------------------------ wrk

@@ -8,7 +8,7 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 Usage: loadtest/xdp-bench.sh [--runs N] [--duration S] [--repeat N] [--xdp-mode native|generic]
-                             [--short] [--help]
+                             [--no-flow-events] [--short] [--help]
 
 Measures Mesh's L3/L4 XDP filter (bpf/xdp_filter.bpf.c) with a policy of 67 rules:
  1. ns per packet of the xdp_filter program, run by BPF_PROG_TEST_RUN
@@ -23,11 +23,19 @@ Measures Mesh's L3/L4 XDP filter (bpf/xdp_filter.bpf.c) with a policy of 67 rule
     In the nft modes the agent runs with the same rules but attached to no
     interface. Reports packets/s dropped and the CPU (system + softirq in
     /proc/stat) per million packets.
+ 3. Flow events under that flood: in each run, after the measured xdp flood,
+    one more xdp flood of the same length with the same agent, during which
+    the script reads the flow-event counters of `mesh status` (sent, lost),
+    follows `mesh flows --follow --verdict dropped` (events the agent hands
+    out), samples the agent's CPU (utime + stime), and times `mesh status` and
+    `mesh flows --output json | tail -1` again and again (the agent must stay
+    responsive). Kept apart from 2, whose numbers the probes would disturb.
 
   --runs N          runs; each runs every mode once, order rotating (default 3)
   --duration S      seconds of measured flood per mode and run (default 5)
   --repeat N        BPF_PROG_TEST_RUN repetitions per frame and run (default 1000000)
   --xdp-mode M      native (default; in the veth driver) or generic (in the stack)
+  --no-flow-events  skip 3 (the extra flood with the flow-event measurement)
   --short           smoke test: 1 run, 2 s floods, repeat 100000 (explicit options still win)
   -h, --help        show this help
 
@@ -38,9 +46,12 @@ Environment:
   CGROUP_ROOT  cgroup v2 mount (default: the cgroup2 mount in /proc/mounts)
   FLOOD_CPU    CPU the flood sender is pinned to (default: the last one)
   AGENT_START_TIMEOUT  s until `mesh status` must answer after each agent start (default 30)
+  PROBE_LIMIT_MS       the slowest `mesh status` / `mesh flows` answer allowed during the flood (default 2000)
 
 Exit status: 0 ok; 1 a wrong verdict or counter, a flood no rule dropped, agent
-failure, something left attached, or a setup error; 2 bad usage. Must run as root.
+failure, something left attached, a `mesh status` or `mesh flows` probe that
+failed or took over PROBE_LIMIT_MS (default 2000) during the flood, no flow event
+delivered, or a setup error; 2 bad usage. Must run as root.
 EOF
 }
 
@@ -51,9 +62,10 @@ AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-30}
 # shellcheck source=loadtest/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=3 DURATION=5 REPEAT=1000000 XDP_MODE=native repeat_set=0
+RUNS=3 DURATION=5 REPEAT=1000000 XDP_MODE=native repeat_set=0 FLOW_EVENTS=1
 while (($#)); do
 	case $1 in
+	--no-flow-events) FLOW_EVENTS=0; shift ;;
 	--repeat) (($# >= 2)) && is_uint "$2" || bad_usage "--repeat needs a positive integer"; REPEAT=$2; repeat_set=1; shift 2 ;;
 	--xdp-mode) (($# >= 2)) && [[ $2 == native || $2 == generic ]] || bad_usage "--xdp-mode is native or generic"
 		XDP_MODE=$2; shift 2 ;;
@@ -64,6 +76,8 @@ done
 apply_short_mode 2
 [[ -z ${FLOOD_CPU:-} || ($FLOOD_CPU =~ ^[0-9]+$ && -d /sys/devices/system/cpu/cpu$FLOOD_CPU) ]] || bad_usage "FLOOD_CPU=$FLOOD_CPU is not a CPU of this machine"
 ((SHORT && !repeat_set)) && REPEAT=100000
+PROBE_LIMIT_MS=${PROBE_LIMIT_MS:-2000}
+is_uint "$PROBE_LIMIT_MS" || bad_usage "PROBE_LIMIT_MS=$PROBE_LIMIT_MS is not a positive integer"
 
 MODES=(xdp nft-ingress nft-input)
 FRAMES=(ipv4-tcp-drop ipv4-tcp-pass ipv6-tcp-drop ipv6-tcp-pass ipv4-udp-drop) # the last is the flood's own frame
@@ -73,7 +87,6 @@ FLOOD_PAYLOAD=18    # bytes: 14 Ethernet + 20 IPv4 + 8 UDP + 18 = a 60-byte fram
 NS=mesh-xdp-bench-$$
 VETH_H=mxdp$$h VETH_N=mxdp$$n # host end (XDP, nft) and namespace end; at most 15 characters
 NFT_TABLE=meshbench_$$
-CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 FLOOD_CPU=${FLOOD_CPU:-$(($(nproc) - 1))}
 
 bench_init
@@ -82,7 +95,7 @@ ensure_mesh if-missing # an agent without the L4 filter fails the policy check b
 bench_setup
 
 # ------------------------------------------------------------- network
-NS_OURS=0 HOST_IP= PEER_IP=
+NS_OURS=0 HOST_IP= PEER_IP= FOLLOW_PID=
 PROG_IDS=() # every xdp_filter id seen on the veth; all must be unloaded at the end
 
 # The /30 for the veth: 10.232.X.0/30 with X from the pid, skipping any X that
@@ -192,6 +205,10 @@ teardown_net() {
 
 bench_cleanup_extra() {
 	local left
+	if [[ -n $FOLLOW_PID ]]; then
+		kill -TERM "$FOLLOW_PID" 2>/dev/null
+		wait_gone 3 "$FOLLOW_PID" || kill -KILL "$FOLLOW_PID" 2>/dev/null
+	fi
 	left=$(teardown_net) && return 0
 	echo "$BENCH_NAME: warning: left behind: $(printf '%s' "$left" | paste -sd ';')" >&2
 	return 1
@@ -336,7 +353,6 @@ status_or_die() { # TAG: mesh status, or the agent's log and exit
 # stat_ticks: system + softirq ticks so far (/proc/stat, USER_HZ) of all CPUs,
 # then of FLOOD_CPU alone.
 stat_ticks() { awk -v c="cpu$FLOOD_CPU" '$1 == "cpu" { all = $4 + $8 } $1 == c { one = $4 + $8 } END { print all, one }' /proc/stat; }
-now_ns() { date +%s%N; }
 
 VERDICT_FAIL=0 COUNTER_FAIL=0 FLOOD_FAIL=0 DETACH_FAIL=0 XDP_IN_NFT=0
 # test_runs RUN TAG: BPF_PROG_TEST_RUN of each frame REPEAT times on the program
@@ -380,10 +396,18 @@ test_runs() {
 # the agent's, the agent's sendmsg hook would refuse the datagrams (EPERM)
 # before any reached the veth. Interruptible (JOB_PID) like run_in_cgroup.
 flood() {
-	local rc=0
+	flood_start "$@"
+	flood_wait
+}
+# flood_start SECONDS OUT: the same, in the background (JOB_PID); flood_wait
+# waits for it and returns its status.
+flood_start() {
 	ip netns exec "$NS" taskset -c "$FLOOD_CPU" timeout -k 2 $(($1 + 10)) \
 		"$TMP/udp-flood" "$HOST_IP" "$FLOOD_PORT" "$1" "$FLOOD_PAYLOAD" </dev/null >"$2" 2>&1 &
 	JOB_PID=$!
+}
+flood_wait() {
+	local rc=0
 	wait "$JOB_PID" || rc=$?
 	JOB_PID=
 	return "$rc"
@@ -444,6 +468,118 @@ measure() {
 		"$run" "$RUNS" "$MODE_W" "$mode" "$sent_ps" "$drop_ps" "$pct" "$cpu" "$cores" "$FLOOD_CPU" "$own" "$own_cores")"
 }
 
+# ------------------------------------------------------------ flow events
+PROBE_TIMEOUT=10 # s; a probe that takes longer counts as failed
+# probe KIND: one timed `mesh status` or `mesh flows --output json | tail -1`
+# (the last of the flows the agent keeps); prints "ms rc".
+probe() {
+	local t0 t1 rc=0
+	t0=$(now_ns)
+	if [[ $1 == status ]]; then
+		timeout -k 2 "$PROBE_TIMEOUT" "$MESH" status --pin-dir "$PIN" >/dev/null 2>&1 || rc=$?
+	else
+		# shellcheck disable=SC2016 # $0 and $1 expand in the inner bash
+		timeout -k 2 "$PROBE_TIMEOUT" bash -o pipefail -c '"$0" flows --pin-dir "$1" --output json | tail -n 1' "$MESH" "$PIN" >/dev/null 2>&1 || rc=$?
+	fi
+	t1=$(now_ns)
+	echo "$(((t1 - t0) / 1000000)) $rc"
+}
+# probes KIND... >FILE: "KIND ms rc" per probe, in turn, until the flood (JOB_PID)
+# ends; at most 4 rounds per second of flood.
+probes() {
+	local i kind
+	for ((i = 0; i < 4 * DURATION + 4; i++)); do
+		for kind; do
+			alive "$JOB_PID" || return 0
+			echo "$kind $(probe "$kind")"
+		done
+		sleep 0.2
+	done
+}
+# probe_stat FILE KIND max|median|fail: over the probes of KIND in FILE.
+probe_stat() {
+	case $3 in
+	fail) awk -v k="$2" -v lim="$PROBE_LIMIT_MS" '$1 == k && ($3 != 0 || $2 > lim) { n++ } END { print n + 0 }' "$1" ;;
+	max) awk -v k="$2" '$1 == k && (m == "" || $2 > m) { m = $2 } END { print (m == "" ? "nan" : m) }' "$1" ;;
+	median) awk -v k="$2" '$1 == k { print $2 }' "$1" | median ;;
+	esac
+}
+# follower_count FILE FROM TO: dropped-verdict events in the JSON lines of FILE
+# (mesh flows --follow) whose time is within [FROM, TO] (epoch seconds).
+follower_count() {
+	python3 - "$@" <<'PY'
+import json, sys
+from datetime import datetime
+path, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+n = 0
+with open(path, errors="replace") as f:
+    for line in f:
+        try:
+            flow = json.loads(line)
+            t = datetime.fromisoformat(flow["time"]).timestamp()
+        except (ValueError, KeyError, TypeError):
+            continue
+        n += flow.get("verdict") == "dropped" and t0 <= t <= t1
+print(n)
+PY
+}
+
+EVENT_FAIL=0 PROBE_FAIL=0 LOST_TOTAL=0
+# flow_events RUN TAG: one more flood in mode xdp, with the same agent, while
+# measuring the flow events and probing the agent (see usage, 3). Appends
+# "events xdp RUN dropped/s sent/s lost follower/s agent_cores status_idle_ms
+# status_max_ms flows_idle_ms flows_max_ms probes failed" to RESULTS.
+flow_events() {
+	local run=$1 tag=$2 out=$TMP/flood-events-$1.txt pf=$TMP/probes-$1.txt idle=$TMP/probes-idle-$1.txt
+	local follow=$TMP/follow-$1.json st0 st1 ev s0 l0 s1 l1 x0 x1 c0 c1 w0 w1 i n elapsed line deadline
+	for i in 1 2 3; do echo "status $(probe status)"; echo "flows $(probe flows)"; done >"$idle"
+	timeout -k 2 $((DURATION + 30)) "$MESH" flows --pin-dir "$PIN" --follow --verdict dropped --output json </dev/null >"$follow" 2>&1 &
+	FOLLOW_PID=$!
+	deadline=$((SECONDS + 5)) # until it has printed the backlog (the drops of the measured flood)
+	while [[ ! -s $follow ]] && alive "$FOLLOW_PID" && ((SECONDS < deadline)); do sleep 0.1; done
+	flood "$WARMUP" "$TMP/warmup.txt" || die "warm-up flood (flow events) failed: $(cat "$TMP/warmup.txt")"
+	st0=$(status_or_die "$tag")
+	ev=$(flow_event_counts "$st0") || die "mesh status has no 'flow events:' line"
+	read -r s0 l0 <<<"$ev"
+	x0=$(xdp_packets "$st0" flood-deny)
+	c0=$(cpu_ticks "$AGENT_PID") w0=$(now_s)
+	flood_start "$DURATION" "$out"
+	probes status flows >"$pf"
+	if ! flood_wait; then
+		log "run $run: flood (flow events) failed: $(cat "$out")"
+		FLOOD_FAIL=$((FLOOD_FAIL + 1))
+	fi
+	c1=$(cpu_ticks "$AGENT_PID") w1=$(now_s)
+	sleep 1 # the agent reads the ring buffer continuously; give the last events time to reach the follower
+	st1=$(status_or_die "$tag")
+	ev=$(flow_event_counts "$st1") || die "mesh status has no 'flow events:' line"
+	read -r s1 l1 <<<"$ev"
+	x1=$(xdp_packets "$st1" flood-deny)
+	kill -TERM "$FOLLOW_PID" 2>/dev/null || true
+	wait_gone 5 "$FOLLOW_PID" || kill -KILL "$FOLLOW_PID" 2>/dev/null || true
+	wait "$FOLLOW_PID" 2>/dev/null || true
+	FOLLOW_PID=
+	n=$(follower_count "$follow" "$w0" "$w1")
+	elapsed=$(sed -n 's/.*elapsed=\([0-9.]*\).*/\1/p' "$out")
+	[[ -n $elapsed ]] || elapsed=$DURATION
+	LOST_TOTAL=$((LOST_TOTAL + l1 - l0))
+	if ((s1 - s0 <= 0 || n == 0)); then
+		log "run $run: no flow event during the flood (sent to the agent $((s1 - s0)), seen by mesh flows --follow $n)"
+		EVENT_FAIL=$((EVENT_FAIL + 1))
+	fi
+	line=$(awk -v d=$((x1 - x0)) -v s=$((s1 - s0)) -v l=$((l1 - l0)) -v n="$n" -v e="$elapsed" -v w="$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" \
+		-v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.0f %.0f %d %.0f %.2f", d / e, s / w, l, n / w, t / hz / w }')
+	line+=" $(probe_stat "$idle" status median) $(probe_stat "$pf" status max) $(probe_stat "$idle" flows median) $(probe_stat "$pf" flows max)"
+	line+=" $(grep -c . "$pf" || true) $(($(probe_stat "$pf" status fail) + $(probe_stat "$pf" flows fail)))"
+	RESULTS+="events xdp $run $line"$'\n'
+	local dps sps lost fps cores sidle smax fidle fmax np nfail
+	read -r dps sps lost fps cores sidle smax fidle fmax np nfail <<<"$line"
+	PROBE_FAIL=$((PROBE_FAIL + nfail))
+	((nfail == 0)) || { log "run $run: $nfail probe(s) failed or took over ${PROBE_LIMIT_MS} ms:"; awk -v lim="$PROBE_LIMIT_MS" '$3 != 0 || $2 > lim' "$pf" | sed 's/^/    /' >&2; }
+	log "$(printf 'run %d/%d  flow events: dropped %s/s, events sent %s/s (lost %s), mesh flows --follow %s/s; agent %s cores; mesh status %s ms (idle %s), flows %s ms (idle %s), %s probes' \
+		"$run" "$RUNS" "$dps" "$sps" "$lost" "$fps" "$cores" "$smax" "$sidle" "$fmax" "$fidle" "$np")"
+}
+
 # stop_and_check TAG: stop the agent (lib.sh: SIGTERM, bounded wait, nothing left
 # on the cgroup); it must exit 0 and leave no XDP program on the veth.
 stop_and_check() {
@@ -474,6 +610,7 @@ run_mode() { # MODE RUN
 		((run == 1)) && log "xdp_filter id $id attached to $VETH_H ($got_mode): $(grep -m1 'L4 policy in force' "$TMP/agent-$tag.log" | sed 's/^[a-z]*: [^ ]* //')"
 		test_runs "$run" "$tag"
 		measure "$mode" "$run" "$tag"
+		((FLOW_EVENTS)) && flow_events "$run" "$tag"
 		XDP_STATUS=$(agent_status) || true
 		stop_and_check "$tag"
 	else
@@ -554,6 +691,24 @@ line="dropped/s spread over runs (max/min, noise gauge):"
 for mode in "${MODES[@]}"; do line+=" $mode $(col flood "$mode" 5 | spread),"; done
 echo "${line%,}"
 echo "nft modes: the agent ran with the same rules and no interface; its XDP rule counted $( ((XDP_IN_NFT)) && echo "flood packets in $XDP_IN_NFT run(s)" || echo "no flood packet")"
+if ((FLOW_EVENTS)); then
+	echo
+	echo "flow events under the XDP flood (one more ${DURATION}s xdp flood per run with the same agent, probed; XDP drops are sampled 1 in 100 per CPU):"
+	printf '%10s  %10s  %6s  %10s  %11s  %18s  %18s\n' "dropped/s" "events/s" lost "followed/s" "agent cores" "status ms idle/max" "flows ms idle/max"
+	printf '%10.0f  %10.0f  %6d  %10.0f  %11.2f  %18s  %18s\n' "$(col events xdp 4 | median)" "$(col events xdp 5 | median)" "$(col events xdp 6 | sum)" \
+		"$(col events xdp 7 | median)" "$(col events xdp 8 | median)" "$(col events xdp 9 | median) / $(col events xdp 10 | sort -g | tail -n 1)" \
+		"$(col events xdp 11 | median) / $(col events xdp 12 | sort -g | tail -n 1)"
+	echo "(medians of $RUNS run(s); lost summed over runs, max = the slowest probe of all runs. events/s = flow events the kernel sent to"
+	echo " the agent ('flow events: N sent' in mesh status) per second of flood; lost = events lost to a full ring buffer; followed/s ="
+	echo " dropped-verdict events a 'mesh flows --follow' client received from the agent; agent cores = the agent's utime + stime over"
+	echo " the flood / its length; status, flows = wall time of 'mesh status' and 'mesh flows --output json | tail -1': median of 3"
+	echo " before the flood (idle), slowest of $(col events xdp 13 | sum) during the floods)"
+	if ((PROBE_FAIL)); then
+		echo "agent responsive: NO, $PROBE_FAIL probe(s) failed or took over ${PROBE_LIMIT_MS} ms"
+	else
+		echo "agent responsive: yes, every probe answered within ${PROBE_LIMIT_MS} ms"
+	fi
+fi
 echo
 echo "mesh status (L4) after the last xdp run:"
 printf '%s\n' "$XDP_STATUS" | grep -E '^(xdp_filter|L4 RULE|frame-deny|flood-deny|\(default\)|XDP:)' | sed 's/^/    /'
@@ -570,4 +725,6 @@ fail=()
 ((XDP_IN_NFT)) && fail+=("XDP dropped flood packets in an nft mode")
 ((AGENT_FAIL)) && fail+=("agent did not stop cleanly (exit 0 within ${AGENT_STOP_TIMEOUT}s of SIGTERM, nothing left on the cgroup)")
 ((DETACH_FAIL)) && fail+=("XDP, veth, netns or nft table left behind")
+((PROBE_FAIL)) && fail+=("$PROBE_FAIL mesh status/flows probe(s) failed or took over ${PROBE_LIMIT_MS} ms during the flood")
+((EVENT_FAIL)) && fail+=("no flow event delivered during the flood in $EVENT_FAIL run(s)")
 report_verdict "${fail[@]}"
