@@ -11,7 +11,7 @@
 export PATH="$PATH:/usr/sbin:/sbin"
 LIB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESH_DEFAULT=$LIB_REPO/redirector/Mesh.Cli/bin/Release/net10.0/mesh
-AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-10} # s until `mesh status` must succeed
+AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-30} # s until `mesh status` must succeed (start-up takes 10-14 s on a busy 2-core VM)
 AGENT_STOP_TIMEOUT=${AGENT_STOP_TIMEOUT:-15}   # s after SIGTERM before SIGKILL
 MODE_W=${MODE_W:-3}                            # width of the mode column in per-run lines
 
