@@ -50,6 +50,8 @@ internal static class RunCommand
 
     private static async Task<int> RunAsync(FileInfo? configFile, RunOverrides overrides, string runAs, bool verbose, CancellationToken cancellation)
     {
+        // First, before any socket of this process exists (see InlineIoCompletions); the re-executed agent inherits it.
+        InlineIoCompletions.EnableUnlessSet();
         if (configFile is { Exists: false })
         {
             return CliError.Report($"config file {configFile.FullName} does not exist");
@@ -84,6 +86,10 @@ internal static class RunCommand
         if (!verbose)
         {
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            // Hosting starts an Activity for every request whenever this category logs at any level (for log scopes),
+            // and HttpClient then starts a child and writes a traceparent upstream: two activities per request that
+            // nothing reads. It only logs request start and finish; tracing, when configured, has its own listener.
+            builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
             builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         }
         builder.Services.AddSingleton(overrides);
