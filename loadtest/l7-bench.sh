@@ -62,7 +62,7 @@ apply_short_mode
 FILES=(1k 16k)
 MODES=(direct mesh nginx nginx2)
 SVC_ADDR=127.0.0.10 SVC_PORT=8080 # the service address wrk dials in mode "mesh"
-WARMUP=2                          # s of unmeasured load per mode and file before run 1
+WARMUP=$( ((SHORT)) && echo 2 || echo 10) # s of unmeasured load per mode and file before run 1 (tiered JIT under load)
 
 bench_init
 bench_preflight

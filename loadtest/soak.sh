@@ -278,6 +278,9 @@ echo "p99 over the whole soak: spliced $(get p99_spliced) ms, L7 $(get p99_l7) m
 echo "agent RSS: $(mib "$START_RSS") MiB at the start, $(mib "$END_RSS") MiB at the end (${RSS_GROWTH}%; peak VmHWM $(mib "$HWM") MiB, $THREADS threads);" \
 	"$(mib "$RSS_IDLE") MiB idle before the load; trend over the second half $(get rss_slope) MiB/min"
 echo "agent open fds: $START_FDS at the start, $END_FDS at the end (${FDS_GROWTH}%); $FDS_IDLE idle before the load"
+memory_line() { grep -o 'agent memory: .*' <<<"$1" | sed 's/^agent memory: //' || echo '?'; }
+echo "agent memory (mesh status): at the start $(memory_line "$STATUS_START")"
+echo "                            at the end   $(memory_line "$STATUS_END")"
 echo "(start: median of 3 samples when the soak clock starts, after ${WARMUP}s of load; end: the same 1 s before the load stops;"
 echo " trend: least-squares slope of the 10 s samples over the second half of the soak)"
 echo "agent log: $nreloaded 'Reloaded config', $nrejected rejected edits, $nwarn warn, $nfail fail/crit lines"

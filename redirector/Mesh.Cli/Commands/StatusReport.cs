@@ -10,7 +10,7 @@ internal static class StatusReport
 {
     public static string Render(StatusSnapshot status)
     {
-        var (state, counters, splicedSockets, divert, l4, flowEvents) = status;
+        var (state, counters, splicedSockets, divert, l4, flowEvents, memory) = status;
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
         text.AppendLine($"splice: {(state.SpliceEnabled ? "on" : "off")}");
@@ -66,8 +66,19 @@ internal static class StatusReport
             text.AppendLine();
             text.AppendLine($"flow events: {events.Sent:N0} sent to the agent, {events.Lost:N0} lost to a full ring buffer (see 'mesh flows')");
         }
+        if (memory is not null)
+        {
+            text.AppendLine();
+            text.AppendLine(memory.Gen0 == 0
+                ? $"agent memory: RSS {Mib(memory.ResidentBytes)} MiB; .NET heap: no GC yet"
+                : $"agent memory: RSS {Mib(memory.ResidentBytes)} MiB; .NET heap {Mib(memory.HeapBytes)} MiB at the last GC, "
+                  + $"{Mib(memory.FragmentedBytes)} MiB of it free fragments, {Mib(memory.CommittedBytes)} MiB committed; "
+                  + $"GCs gen0 {memory.Gen0:N0}, gen1 {memory.Gen1:N0}, gen2 {memory.Gen2:N0}");
+        }
         return text.ToString();
     }
+
+    private static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
 
     private static void AppendL4(StringBuilder text, L4Status l4)
     {

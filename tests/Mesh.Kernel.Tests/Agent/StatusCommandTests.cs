@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Mesh.Redirector.Programs;
 
 namespace Mesh.Kernel.Tests.Agent;
@@ -26,6 +28,19 @@ public sealed class StatusCommandTests
         foreach (var counter in new[] { "sockets in sockhash", "bytes redirected", "lookups missed" })
         {
             StatusTable.Counter(status.StdOut, counter);
+        }
+
+        // The agent's own memory, as the kernel sees it (VmRSS) and, once it collected, as its GC does.
+        var memory = Regex.Match(status.StdOut, @"agent memory: RSS (?<rss>[0-9.]+) MiB; \.NET heap(: no GC yet| (?<heap>[0-9.]+) MiB at the last GC, (?<free>[0-9.]+) MiB of it free fragments)");
+        Assert.True(memory.Success, $"no agent memory line:{Environment.NewLine}{status}");
+        var kernelRss = long.Parse(Regex.Match(File.ReadAllText($"/proc/{agent.Pid}/status"), @"VmRSS:\s+(\d+) kB").Groups[1].Value) / 1024.0;
+        var shownRss = double.Parse(memory.Groups["rss"].Value, CultureInfo.InvariantCulture);
+        Assert.InRange(shownRss, kernelRss * 0.8, kernelRss * 1.2);
+        if (memory.Groups["heap"].Success)
+        {
+            var heap = double.Parse(memory.Groups["heap"].Value, CultureInfo.InvariantCulture);
+            Assert.InRange(heap, 0.1, shownRss);
+            Assert.InRange(double.Parse(memory.Groups["free"].Value, CultureInfo.InvariantCulture), 0, heap);
         }
     }
 
