@@ -32,7 +32,10 @@ at the moment it is killed (already sent: only connection failures are retried).
   --duration S      seconds of soak, after the warm-up (default 600)
   --warmup S        seconds of the same load before the soak clock starts and the
                     start sample is taken (default 60): the agent's RSS climbs
-                    during its first minute under load (JIT, GC heap sizing)
+                    during its first minute under load (JIT, GC heap sizing).
+                    From 24 s on, the warm-up also kills and restarts up-a and
+                    up-s once and reloads once (unless those are off), so that
+                    first-time costs do not count as growth
   --rate N          requests per second of each kind, spliced and L7 (default 100)
   --connections N   client connections per kind (default 4)
   --reload-every S  seconds between config reloads (default 10; 0: none)
@@ -156,6 +159,15 @@ sleep_until() { # EPOCH
 # timeline: "OFFSET ACTION [ARG]" for the whole soak, in time order.
 timeline() {
 	local t j=0
+	# The warm-up meets each kind of event once, so that the start sample is of an agent that has already run
+	# every code path of the soak: the first upstream failure and the first reload cost the agent a one-time
+	# 8 to 10 MiB (their code JIT-compiled, exception stack traces with their symbol files loaded), which would
+	# otherwise count as growth.
+	if ((WARMUP >= 24)); then
+		((KILL_EVERY == 0)) || printf '%s\n' "$((-WARMUP * 3 / 4)) kill up-a" "$((-WARMUP * 3 / 4 + DOWN)) restart up-a" \
+			"$((-WARMUP / 2)) kill up-s" "$((-WARMUP / 2 + DOWN)) restart up-s"
+		((RELOAD_EVERY == 0)) || echo "$((-WARMUP / 4)) reload"
+	fi
 	echo "0 start"
 	((RELOAD_EVERY == 0)) || for ((t = RELOAD_FIRST; t < DURATION; t += RELOAD_EVERY)); do echo "$t reload"; done
 	for ((t = 10; t < DURATION - 1; t += 10)); do echo "$t sample"; done

@@ -6,7 +6,6 @@ using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Routing;
@@ -49,10 +48,6 @@ public static partial class MeshProxyServiceCollectionExtensions
 
         services.AddRouting();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, BackendEndpointSelectorPolicy>());
-        // YARP asks for data protection (its session-affinity cookies), which by default looks for a persistent key
-        // ring and warns three times at every start that it has none. Mesh routes have no session affinity, so nothing
-        // is ever protected: keys that live in memory, without the warnings, are all it needs.
-        services.AddDataProtection().UseEphemeralDataProtectionProvider();
         services.AddReverseProxy().AddTransforms<MeshTransformProvider>();
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigChangeListener, ConfigChangeLogger>());

@@ -52,6 +52,8 @@ internal static class RunCommand
     {
         // First, before any socket of this process exists (see InlineIoCompletions); the re-executed agent inherits it.
         InlineIoCompletions.EnableUnlessSet();
+        // Before the agent starts its threads (see NativeHeapArenas); the re-executed agent applies it again.
+        NativeHeapArenas.CapUnlessSet();
         if (configFile is { Exists: false })
         {
             return CliError.Report($"config file {configFile.FullName} does not exist");
@@ -81,6 +83,10 @@ internal static class RunCommand
         // A failed start is reported once, as a one-line error below, not also as the host's stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // YARP brings data protection (for session-affinity cookies), whose key ring, loaded at start, warns three times
+        // that an agent user without a home directory keeps its keys in memory. Mesh routes have no session affinity,
+        // so nothing is ever protected with them; its errors still show.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         // The node proxy serves every request of the node: per-request lines of ASP.NET Core and YARP
         // (about six each) would cost more than the forwarding itself. --verbose brings them back.
         if (!verbose)
