@@ -31,6 +31,11 @@ public sealed class AgentProcessTests
         // Unprivileged, it still reloads, reports and serves: status reads the maps it pinned.
         var report = await sandbox.StatusAsync();
         Assert.True(report.ExitCode == 0, report.ToString());
+
+        // The re-executed agent got the runtime setting that mesh run made before its first socket (InlineIoCompletions):
+        // /proc/PID/environ is what execve passed, so this is what the runtime read.
+        var environment = File.ReadAllText($"/proc/{agent.Pid}/environ").Split('\0');
+        Assert.Contains("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1", environment);
     }
 
     [Fact]
