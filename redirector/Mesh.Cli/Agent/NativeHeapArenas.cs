@@ -11,8 +11,9 @@ namespace Mesh.Cli.Agent;
 /// never reused by a thread of another. The agent's thread-pool threads come and go with the load, and the runtime's
 /// native allocations (JIT, type loading, sockets) end up spread over a dozen arenas that each keep their high-water
 /// mark. In the soak (loadtest/soak.sh, 300 s with reloads and upstream kills) the arenas grew from 6 to 29 MiB while
-/// the .NET heap stayed at 5 MiB, and RSS grew 11 to 27 %; with two arenas, 7 % and flattening. Two are enough: the
-/// agent's hot paths allocate managed memory, not native. An operator who sets <c>MALLOC_ARENA_MAX</c> keeps their
+/// the .NET heap stayed at 5 MiB, and RSS grew 11 to 27 %; with two arenas, 3 arena regions instead of 15 and RSS
+/// 7 to 15 % (what is left is the tiered JIT's code, see loadtest/README.md). Two are enough: the agent's hot paths
+/// allocate managed memory, not native. An operator who sets <c>MALLOC_ARENA_MAX</c> keeps their
 /// value. glibc fixes its arena limit when it first needs more than 8 arenas, so this runs first thing in
 /// <c>mesh run</c>, before the agent has started its threads.
 /// </remarks>
