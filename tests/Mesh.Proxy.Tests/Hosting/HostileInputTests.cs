@@ -199,29 +199,13 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     [InlineData("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")] // TLS on the cleartext port
     public async Task RequestLine_Malformed_Gets400AndNothingIsForwarded(string request)
     {
-        await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync(service);
-
-        var response = await RawHttp.ExchangeAsync(proxy.EndPoint, RawHttp.Bytes(request.Replace("Host: x", $"Host: {Authority}")));
-
-        Assert.Equal(400, response.Status);
-        Assert.True(response.Closed);
-        Assert.Equal(0, upstream.Hits);
+        await AssertRefusedBeforeUpstreamAsync(request.Replace("Host: x", $"Host: {Authority}"), 400);
     }
 
     [Fact]
     public async Task RequestLine_OverKestrelsEightKiB_Gets414AndNothingIsForwarded()
     {
-        await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync(service);
-
-        var response = await RawHttp.ExchangeAsync(proxy.EndPoint, RawHttp.Bytes($"GET /{new string('a', 9 * 1024)} HTTP/1.1\r\nHost: {Authority}\r\n\r\n"));
-
-        Assert.Equal(414, response.Status);
-        Assert.True(response.Closed);
-        Assert.Equal(0, upstream.Hits);
+        await AssertRefusedBeforeUpstreamAsync($"GET /{new string('a', 9 * 1024)} HTTP/1.1\r\nHost: {Authority}\r\n\r\n", 414);
     }
 
     [Theory]
@@ -234,15 +218,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     [InlineData("NoColon\r\n")]
     public async Task Header_InvalidNameOrLineBreak_Gets400AndNothingIsForwarded(string header)
     {
-        await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync(service);
-
-        var response = await RawHttp.ExchangeAsync(proxy.EndPoint, RawHttp.Bytes($"GET / HTTP/1.1\r\nHost: {Authority}\r\n{header}\r\n"));
-
-        Assert.Equal(400, response.Status);
-        Assert.True(response.Closed);
-        Assert.Equal(0, upstream.Hits);
+        await AssertRefusedBeforeUpstreamAsync($"GET / HTTP/1.1\r\nHost: {Authority}\r\n{header}\r\n", 400);
     }
 
     [Fact]
@@ -273,13 +249,19 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     [InlineData("Transfer-Encoding: xchunked\r\n")]
     public async Task Framing_AmbiguousBodyLength_Gets400AndNothingIsForwarded(string framing)
     {
+        await AssertRefusedBeforeUpstreamAsync($"POST / HTTP/1.1\r\nHost: {Authority}\r\n{framing}\r\nabcde", 400);
+    }
+
+    /// <summary>Sends <paramref name="request"/> as it is to a proxy with one pass-through route: it must be answered with <paramref name="status"/>, the connection closed, and nothing forwarded.</summary>
+    private static async Task AssertRefusedBeforeUpstreamAsync(string request, int status)
+    {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
         await using var proxy = await TestProxy.StartAsync(service);
 
-        var response = await RawHttp.ExchangeAsync(proxy.EndPoint, RawHttp.Bytes($"POST / HTTP/1.1\r\nHost: {Authority}\r\n{framing}\r\nabcde"));
+        var response = await RawHttp.ExchangeAsync(proxy.EndPoint, RawHttp.Bytes(request));
 
-        Assert.Equal(400, response.Status);
+        Assert.Equal(status, response.Status);
         Assert.True(response.Closed);
         Assert.Equal(0, upstream.Hits);
     }
