@@ -56,17 +56,7 @@ bench_setup "${FILES[@]}"
 # and make the on/off ratio machine-dependent and noisier. The splice saves
 # CPU per message, which shows best when both ends are single CPU-bound
 # processes. (sendfile off and keepalive_requests: see nginx_conf_head.)
-write_nginx_conf() { # prefix port
-	nginx_conf_head "$1" 1
-	cat <<EOF
-    server {
-        listen 127.0.0.1:$2;
-        root $TMP/www;
-        location / { }
-    }
-}
-EOF
-}
+# The server: write_upstream_conf (lib.sh), whose /mesh-verify location this benchmark never asks for.
 
 start_splice_agent() { # mode tag
 	if [[ $1 == off ]]; then start_agent "$2" --no-splice; else start_agent "$2"; fi
@@ -99,7 +89,7 @@ verify_1m() { # run; a few 1m.bin fetches through the live splice
 }
 
 # ---------------------------------------------------------------- main
-start_nginx nginx write_nginx_conf
+start_nginx nginx write_upstream_conf
 PORT=$NGINX_PORT
 log "kernel $(uname -r), $(nproc) CPUs; nginx (1 worker) on 127.0.0.1:$PORT in $CG"
 log "agent $MESH, pin dir $PIN"
