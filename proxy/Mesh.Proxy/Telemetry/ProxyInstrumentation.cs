@@ -93,13 +93,21 @@ internal sealed class ProxyInstrumentation : IDisposable
             }
         }
 
+        // AddTag, not SetTag, for what each span gets once: SetTag first searches the tags already there.
         if (activity is { IsAllDataRequested: true })
         {
-            activity.SetTag(TelemetryTags.RequestMethod, method);
-            activity.SetTag(TelemetryTags.UrlScheme, request.Scheme);
-            activity.SetTag(TelemetryTags.UrlPath, request.Path.Value);
-            activity.SetTag(TelemetryTags.ProtocolVersion, ProtocolVersion(request.Protocol));
-            activity.SetTag(TelemetryTags.ClientAddress, context.Connection.RemoteIpAddress?.ToString());
+            activity.AddTag(TelemetryTags.RequestMethod, method);
+            activity.AddTag(TelemetryTags.UrlScheme, request.Scheme);
+            activity.AddTag(TelemetryTags.ProtocolVersion, ProtocolVersion(request.Protocol));
+            if (request.Path.Value is { } path)
+            {
+                activity.AddTag(TelemetryTags.UrlPath, path);
+            }
+
+            if (context.Connection.RemoteIpAddress is { } client)
+            {
+                activity.AddTag(TelemetryTags.ClientAddress, client.ToString());
+            }
         }
 
         return new RequestTelemetry(activity, method);
@@ -112,17 +120,17 @@ internal sealed class ProxyInstrumentation : IDisposable
         {
             if (activity.IsAllDataRequested)
             {
-                activity.SetTag(TelemetryTags.ResponseStatusCode, statusCode);
+                activity.AddTag(TelemetryTags.ResponseStatusCode, statusCode);
                 if (failure is not null)
                 {
                     activity.SetStatus(ActivityStatusCode.Error, failure.Message);
-                    activity.SetTag(TelemetryTags.ErrorType, failure.GetType().FullName);
+                    activity.AddTag(TelemetryTags.ErrorType, failure.GetType().FullName);
                 }
                 else if (statusCode >= 500)
                 {
                     // Semantic conventions: a server span is an error for 5xx only.
                     activity.SetStatus(ActivityStatusCode.Error);
-                    activity.SetTag(TelemetryTags.ErrorType, statusCode.ToString(CultureInfo.InvariantCulture));
+                    activity.AddTag(TelemetryTags.ErrorType, statusCode.ToString(CultureInfo.InvariantCulture));
                 }
             }
 
@@ -169,16 +177,16 @@ internal sealed class ProxyInstrumentation : IDisposable
         if (activity is { IsAllDataRequested: true })
         {
             var uri = message.RequestUri!;
-            activity.SetTag(TelemetryTags.RequestMethod, method);
-            activity.SetTag(TelemetryTags.ServerAddress, uri.DnsSafeHost);
-            activity.SetTag(TelemetryTags.ServerPort, uri.Port);
-            activity.SetTag(TelemetryTags.UrlFull, uri.AbsoluteUri);
-            activity.SetTag(TelemetryTags.Service, feature.Backend?.Name ?? feature.Route.ServiceName);
-            activity.SetTag(TelemetryTags.Route, feature.Route.Id);
-            activity.SetTag(TelemetryTags.Attempt, attempt);
+            activity.AddTag(TelemetryTags.RequestMethod, method);
+            activity.AddTag(TelemetryTags.ServerAddress, uri.DnsSafeHost);
+            activity.AddTag(TelemetryTags.ServerPort, uri.Port);
+            activity.AddTag(TelemetryTags.UrlFull, uri.AbsoluteUri);
+            activity.AddTag(TelemetryTags.Service, feature.Backend?.Name ?? feature.Route.ServiceName);
+            activity.AddTag(TelemetryTags.Route, feature.Route.Id);
+            activity.AddTag(TelemetryTags.Attempt, attempt);
             if (attempt > 1)
             {
-                activity.SetTag(TelemetryTags.ResendCount, attempt - 1);
+                activity.AddTag(TelemetryTags.ResendCount, attempt - 1);
             }
         }
 
@@ -204,19 +212,19 @@ internal sealed class ProxyInstrumentation : IDisposable
             if (response is not null)
             {
                 var status = (int)response.StatusCode;
-                activity.SetTag(TelemetryTags.ResponseStatusCode, status);
-                activity.SetTag(TelemetryTags.ProtocolVersion, response.Version.Major >= 2 ? response.Version.Major.ToString(CultureInfo.InvariantCulture) : response.Version.ToString(2));
+                activity.AddTag(TelemetryTags.ResponseStatusCode, status);
+                activity.AddTag(TelemetryTags.ProtocolVersion, response.Version.Major >= 2 ? response.Version.Major.ToString(CultureInfo.InvariantCulture) : response.Version.ToString(2));
                 if (status >= 400)
                 {
                     // Semantic conventions: a client span is an error for 4xx and 5xx.
                     activity.SetStatus(ActivityStatusCode.Error);
-                    activity.SetTag(TelemetryTags.ErrorType, status.ToString(CultureInfo.InvariantCulture));
+                    activity.AddTag(TelemetryTags.ErrorType, status.ToString(CultureInfo.InvariantCulture));
                 }
             }
             else if (failure is not null)
             {
                 activity.SetStatus(ActivityStatusCode.Error, failure.Message);
-                activity.SetTag(TelemetryTags.ErrorType, failure.GetType().FullName);
+                activity.AddTag(TelemetryTags.ErrorType, failure.GetType().FullName);
             }
         }
 

@@ -86,6 +86,32 @@ public sealed class TracingTests
     }
 
     [Fact]
+    public async Task Trace_ClientSendsBaggage_UpstreamReceivesItWithTheTrySpanAsParent()
+    {
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TestUpstream.StartWithStatusesAsync(502, 200);
+        var service = Service("web", 1, upstream, Route("all") with { Retry = new RetryPolicy() });
+        await using var proxy = await StartProxyAsync(Options(receiver), service);
+
+        using var response = await proxy.SendAsync(service, HttpMethod.Get, "/", r =>
+        {
+            r.Headers.Add("traceparent", $"00-{traceId}-00f067aa0ba902b7-01");
+            r.Headers.Add("baggage", "tenant=blue,user=alice");
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var spans = await receiver.WaitForSpansAsync(_ => true, 3);
+        var clients = spans.Where(s => s.Kind == SpanKind.Client).OrderBy(s => s.Span.StartTimeUnixNano).ToList();
+        Assert.Equal(2, upstream.Requests.Count);
+        // Both tries, the retry a copy of the first message, carry the caller's baggage (W3C baggage allows blanks
+        // around '=', and .NET writes them) and their own span.
+        Assert.All(upstream.Requests, r => Assert.Equal(["tenant=blue", "user=alice"],
+            r.Headers["baggage"].Split(',').Select(member => string.Join('=', member.Split('=', StringSplitOptions.TrimEntries))).Order()));
+        Assert.Equal(clients.Select(c => c.SpanId), upstream.Requests.Select(r => ParseTraceparent(r.Headers["traceparent"]).ParentId));
+    }
+
+    [Fact]
     public async Task Trace_ClientTraceparentNotSampled_ExportsNothingButPropagatesTheTraceId()
     {
         const string unsampled = "0af7651916cd43dd8448eb211c80319c";
