@@ -193,14 +193,17 @@ public static class ProxyConfigValidator
             ValidatePathModifier(redirect.Path, $"{redirectPath}.path", prefixOnly, errors);
         }
 
-        if (route.Mirror is { } mirror)
+        var mirrors = route.Mirrors ?? [];
+        for (var i = 0; i < mirrors.Count; i++)
         {
-            if (!services.Contains(mirror.Service ?? ""))
+            var mirror = mirrors[i];
+            if (mirror is null || !services.Contains(mirror.Service ?? ""))
             {
-                errors.Add($"{path}.mirror.service: no service named '{mirror.Service}'");
+                errors.Add($"{path}.mirrors[{i}].service: no service named '{mirror?.Service}'");
+                continue;
             }
 
-            ValidatePercent(mirror.Percent, $"{path}.mirror.percent", errors);
+            ValidatePercent(mirror.Percent, $"{path}.mirrors[{i}].percent", errors);
         }
 
         var backends = route.Backends ?? [];

@@ -31,8 +31,11 @@ public sealed record ProxyRoute
     /// <summary>Answer with a redirect instead of forwarding (Gateway API RequestRedirect).</summary>
     public RequestRedirect? Redirect { get; init; }
 
-    /// <summary>Send a fire-and-forget copy of the request to another service (Gateway API RequestMirror).</summary>
-    public RequestMirror? Mirror { get; init; }
+    /// <summary>
+    /// Fire-and-forget copies of the request, one to each of these services (Gateway API RequestMirror, which a rule
+    /// may have more than once).
+    /// </summary>
+    public IReadOnlyList<RequestMirror> Mirrors { get; init; } = [];
 
     /// <summary>Weighted services to forward to. Empty: the route's own service.</summary>
     public IReadOnlyList<BackendRef> Backends { get; init; } = [];

@@ -42,24 +42,25 @@ internal sealed partial class MirrorSender : IDisposable
         });
     }
 
-    public void Send(HttpContext context, MeshRequestFeature feature)
+    /// <summary>Sends a copy of the request to one of <paramref name="target"/>'s endpoints, unless it cannot be copied or too many are in flight.</summary>
+    public void Send(HttpContext context, MeshRequestFeature feature, RouteMirror target)
     {
         var route = feature.Route;
         var body = feature.Body;
-        if (body.Kind is RequestBodyKind.TooLarge or RequestBodyKind.NotCaptured || route.NextMirrorEndpoint() is not { } endpoint)
+        if (body.Kind is RequestBodyKind.TooLarge or RequestBodyKind.NotCaptured || target.NextEndpoint() is not { } endpoint)
         {
-            Log.MirrorDropped(_logger, route.Id, "no endpoint, or the body was not buffered");
+            Log.MirrorDropped(_logger, route.Id, target.Target.Name, "no endpoint, or the body was not buffered");
             return;
         }
 
         if (Interlocked.Increment(ref _inFlight) > _options.MaxConcurrentMirrors)
         {
             Interlocked.Decrement(ref _inFlight);
-            Log.MirrorDropped(_logger, route.Id, "too many mirrored requests in flight");
+            Log.MirrorDropped(_logger, route.Id, target.Target.Name, "too many mirrored requests in flight");
             return;
         }
 
-        var request = BuildCopy(context.Request, body, endpoint, route.MirrorTarget!.Service.Protocol);
+        var request = BuildCopy(context.Request, body, endpoint, target.Target.Service.Protocol);
         _ = SendAsync(request, route.Id);
     }
 
@@ -131,7 +132,7 @@ internal sealed partial class MirrorSender : IDisposable
         public static partial void MirrorFailed(ILogger logger, string routeId, Uri? uri, string error);
 
         [LoggerMessage(EventId = EventIds.MirrorDropped, Level = LogLevel.Debug,
-            Message = "Route {RouteId}: mirror copy dropped: {Reason}")]
-        public static partial void MirrorDropped(ILogger logger, string routeId, string reason);
+            Message = "Route {RouteId}: copy for mirror {Mirror} dropped: {Reason}")]
+        public static partial void MirrorDropped(ILogger logger, string routeId, string mirror, string reason);
     }
 }

@@ -122,7 +122,7 @@ internal sealed class ProxyConfigCompiler(RoutePipelineFactory pipelines)
             Backends = new WeightedBackendSelector(targets),
             Pipeline = pipeline,
             RetryBudget = budget,
-            MirrorTarget = route.Mirror is { } mirror ? backends[mirror.Service] : null,
+            Mirrors = [.. route.Mirrors.Select(m => new RouteMirror(backends[m.Service], m.Percent))],
         };
     }
 

@@ -64,9 +64,12 @@ internal sealed partial class RouteFiltersMiddleware(
             }
         }
 
-        if (model.Mirror is { } copy && Draw(copy.Percent))
+        foreach (var target in route.Mirrors)
         {
-            mirror.Send(context, feature);
+            if (Draw(target.Percent))
+            {
+                mirror.Send(context, feature, target);
+            }
         }
 
         feature.Backend = route.Backends.Next();

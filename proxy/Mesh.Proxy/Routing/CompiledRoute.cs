@@ -11,8 +11,6 @@ namespace Mesh.Proxy.Routing;
 /// </summary>
 internal sealed class CompiledRoute
 {
-    private int _mirrorCursor;
-
     public required string Id { get; init; }
 
     public required string ServiceName { get; init; }
@@ -32,7 +30,7 @@ internal sealed class CompiledRoute
 
     public RetryBudgetTracker? RetryBudget { get; init; }
 
-    public BackendService? MirrorTarget { get; init; }
+    public RouteMirror[] Mirrors { get; init; } = [];
 
     public bool HasResilience => !ReferenceEquals(Pipeline, ResiliencePipeline<HttpResponseMessage>.Empty);
 
@@ -60,20 +58,8 @@ internal sealed class CompiledRoute
     public bool RetriesMethod(string method) =>
         Model.Retry is { Attempts: > 0 } retry && (retry.RetryNonIdempotent || IsIdempotent(method));
 
-    /// <summary>Whether the body must be buffered: for retries, or to send it to the mirror too.</summary>
-    public bool NeedsReplayableBody(string method) => RetriesMethod(method) || Model.Mirror is not null;
-
-    public System.Net.IPEndPoint? NextMirrorEndpoint()
-    {
-        var endpoints = MirrorTarget?.Endpoints;
-        if (endpoints is not { Length: > 0 })
-        {
-            return null;
-        }
-
-        var index = (uint)Interlocked.Increment(ref _mirrorCursor) % (uint)endpoints.Length;
-        return endpoints[index];
-    }
+    /// <summary>Whether the body must be buffered: for retries, or to send it to the mirrors too.</summary>
+    public bool NeedsReplayableBody(string method) => RetriesMethod(method) || Mirrors.Length > 0;
 
     // RFC 9110 §9.2.2.
     private static bool IsIdempotent(string method) =>

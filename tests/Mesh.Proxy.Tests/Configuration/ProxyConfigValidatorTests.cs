@@ -28,7 +28,7 @@ public sealed class ProxyConfigValidatorTests
             CircuitBreaker = new CircuitBreakerPolicy { FailureRatio = 0.5 },
             RateLimit = new RateLimitPolicy { Requests = 100, PerSourceAddress = true },
             Fault = new FaultInjection { Delay = new FaultDelay(TimeSpan.FromMilliseconds(5), 1) },
-            Mirror = new RequestMirror { Service = "web-canary", Percent = 5 },
+            Mirrors = [new RequestMirror { Service = "web-canary", Percent = 5 }],
             Authorization = new ProxyAuthorization { AllowedSources = ["web-canary"] },
         };
         var canary = new ProxyService { Name = "web-canary", Address = Address(2) };
@@ -48,6 +48,7 @@ public sealed class ProxyConfigValidatorTests
             Timeouts = new RouteTimeouts { Request = TimeSpan.FromSeconds(1), BackendRequest = TimeSpan.FromSeconds(2) },
             CircuitBreaker = new CircuitBreakerPolicy { ConsecutiveFailures = 3, FailureRatio = 0.5 },
             RequestHeaders = new HeaderModifier { Set = [new HttpHeader("bad header", "v")] },
+            Mirrors = [new RequestMirror { Service = "web" }, new RequestMirror { Service = "ghost" }, new RequestMirror { Service = "web", Percent = 120 }],
         };
 
         var errors = ProxyConfigValidator.Validate([Web(route), Web() with { Address = Address(2) }]);
@@ -58,6 +59,9 @@ public sealed class ProxyConfigValidatorTests
         Assert.Contains("services[web].routes[bad].timeouts.backendRequest: must not exceed timeouts.request", errors);
         Assert.Contains("services[web].routes[bad].circuitBreaker: set exactly one of consecutiveFailures and failureRatio", errors);
         Assert.Contains("services[web].routes[bad].requestHeaders.set: 'bad header' is not a valid header name", errors);
+        Assert.Contains("services[web].routes[bad].mirrors[1].service: no service named 'ghost'", errors);
+        Assert.Contains(errors, e => e.StartsWith("services[web].routes[bad].mirrors[2].percent:"));
+        Assert.DoesNotContain(errors, e => e.Contains("mirrors[0]"));
         Assert.Contains("services[web].name: duplicate service name", errors);
     }
 

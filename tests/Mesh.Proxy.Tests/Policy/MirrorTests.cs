@@ -20,7 +20,7 @@ public sealed class MirrorTests
             return c.Response.WriteAsync("shadow");
         });
         var shadowService = Service("shadow", 2, shadow);
-        var service = Service("web", 1, primary, Route("all") with { Mirror = new RequestMirror { Service = "shadow" } });
+        var service = Service("web", 1, primary, Route("all") with { Mirrors = [new RequestMirror { Service = "shadow" }] });
         await using var proxy = await TestProxy.StartAsync(service, shadowService);
 
         using var response = await proxy.SendAsync(service, HttpMethod.Post, "/orders?id=7", r =>
@@ -40,11 +40,50 @@ public sealed class MirrorTests
     }
 
     [Fact]
+    public async Task Mirror_TwoMirrorsAndOneAtZeroPercent_EachRequestIsCopiedToBothAndNoneToTheThird()
+    {
+        const int requests = 20;
+        await using var primary = await TestUpstream.StartAsync();
+        await using var shadow = await TestUpstream.StartAsync();
+        await using var audit = await TestUpstream.StartAsync();
+        await using var never = await TestUpstream.StartAsync();
+        var service = Service("web", 1, primary, Route("all") with
+        {
+            Mirrors =
+            [
+                new RequestMirror { Service = "shadow" },
+                new RequestMirror { Service = "audit" },
+                new RequestMirror { Service = "never", Percent = 0 },
+            ],
+        });
+        await using var proxy = await TestProxy.StartAsync(service, Service("shadow", 2, shadow), Service("audit", 3, audit), Service("never", 4, never));
+
+        for (var i = 0; i < requests; i++)
+        {
+            using var response = await proxy.GetAsync(service, $"/items/{i}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // The copies are sent in the background: wait for them, bounded.
+        var deadline = Stopwatch.StartNew();
+        while ((shadow.Hits < requests || audit.Hits < requests) && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(20);
+        }
+
+        var expected = Enumerable.Range(0, requests).Select(i => $"/items/{i}").Order();
+        Assert.Equal(expected, shadow.Requests.Select(r => r.PathAndQuery).Order());
+        Assert.Equal(expected, audit.Requests.Select(r => r.PathAndQuery).Order());
+        Assert.Equal(requests, primary.Hits);
+        Assert.Equal(0, never.Hits);
+    }
+
+    [Fact]
     public async Task Mirror_SlowMirror_DoesNotDelayThePrimary()
     {
         await using var primary = await TestUpstream.StartAsync();
         await using var shadow = await TestUpstream.StartAsync(async (c, _) => await Task.Delay(TimeSpan.FromSeconds(3), c.RequestAborted));
-        var service = Service("web", 1, primary, Route("all") with { Mirror = new RequestMirror { Service = "shadow" } });
+        var service = Service("web", 1, primary, Route("all") with { Mirrors = [new RequestMirror { Service = "shadow" }] });
         await using var proxy = await TestProxy.StartAsync(service, Service("shadow", 2, shadow));
         (await proxy.GetAsync(service, "/warm-up")).Dispose();
 

@@ -125,14 +125,6 @@ internal sealed partial class ProxyModelMapper
             return new ProxyRoute { Name = name, Matches = matches, Action = ProxyAction.Deny, DenyReason = rule.DenyReason };
         }
 
-        var mirrors = rule.Filters.OfType<Cfg.RequestMirrorFilter>().ToList();
-        if (mirrors.Count > 1)
-        {
-            // Not expressible: the proxy copies a request to one service at most.
-            warnings.Add($"{path}.filters: the proxy mirrors to one service per rule; requests are copied to "
-                + $"'{mirrors[0].BackendName}' only, not to {string.Join(", ", mirrors.Skip(1).Select(m => $"'{m.BackendName}'"))}");
-        }
-
         return new ProxyRoute
         {
             Name = name,
@@ -156,7 +148,7 @@ internal sealed partial class ProxyModelMapper
                 Path = MapPathModifier(f.Path),
                 StatusCode = f.StatusCode,
             }).FirstOrDefault(),
-            Mirror = mirrors.Count > 0 ? new RequestMirror { Service = mirrors[0].BackendName, Percent = mirrors[0].Percent } : null,
+            Mirrors = [.. rule.Filters.OfType<Cfg.RequestMirrorFilter>().Select(m => new RequestMirror { Service = m.BackendName, Percent = m.Percent })],
             // A loaded config names the rule's own service when the file names none; the proxy reads that the same way.
             Backends = [.. rule.BackendRefs.Select(b => new BackendRef(b.Name, b.Weight))],
             Timeouts = MapTimeouts(rule.Timeouts, $"{path}.timeouts", warnings),

@@ -330,12 +330,12 @@ public class ProxyModelMapperTests
               - { name: shadow, address: 127.0.0.22, port: 8080 }
             """);
 
-        Assert.Equal(new RequestMirror { Service = "shadow", Percent = 12.5 }, mapping.Only().Mirror);
+        Assert.Equal([new RequestMirror { Service = "shadow", Percent = 12.5 }], mapping.Only().Mirrors);
         Assert.Empty(mapping.Warnings);
     }
 
     [Fact]
-    public void Map_TwoMirrors_KeepsTheFirstAndWarns()
+    public void Map_TwoMirrors_MapsBothInOrder()
     {
         var mapping = Map("""
             services:
@@ -351,10 +351,8 @@ public class ProxyModelMapperTests
               - { name: audit, address: 127.0.0.23, port: 8080 }
             """);
 
-        Assert.Equal(new RequestMirror { Service = "shadow" }, mapping.Only().Mirror);
-        var warning = Assert.Single(mapping.Warnings);
-        Assert.StartsWith("services[web].rules[r].filters: the proxy mirrors to one service per rule", warning);
-        Assert.Contains("'audit'", warning);
+        Assert.Equal([new RequestMirror { Service = "shadow" }, new RequestMirror { Service = "audit" }], mapping.Only().Mirrors);
+        Assert.Empty(mapping.Warnings);
     }
 
     [Fact]
@@ -390,7 +388,7 @@ public class ProxyModelMapperTests
         Assert.Null(route.RateLimit);
         Assert.Null(route.Fault);
         Assert.Null(route.Authorization);
-        Assert.Null(route.Mirror);
+        Assert.Empty(route.Mirrors);
     }
 
     private static readonly IEqualityComparer<RouteMatch> MatchComparer = EqualityComparer<RouteMatch>.Create((a, b) =>
