@@ -3,7 +3,10 @@ namespace Mesh.Proxy;
 /// <summary>Process-wide settings of the proxy (per-service and per-route settings live in the runtime model).</summary>
 public sealed class MeshProxyOptions
 {
-    /// <summary>Largest request body kept in memory so that retries (and mirrors) can resend it; larger ones are sent once.</summary>
+    /// <summary>
+    /// Largest request body kept in memory so that retries (and mirrors) can resend it; larger ones are sent once. A
+    /// route's <see cref="Configuration.RetryPolicy.MaxBodyBytes"/> overrides it.
+    /// </summary>
     public int MaxReplayBodyBytes { get; set; } = 64 * 1024;
 
     /// <summary>How long a mirrored request may take before it is abandoned.</summary>

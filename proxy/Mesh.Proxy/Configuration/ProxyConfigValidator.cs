@@ -9,6 +9,8 @@ namespace Mesh.Proxy.Configuration;
 public static class ProxyConfigValidator
 {
     private static ReadOnlySpan<int> RedirectCodes => [301, 302, 303, 307, 308];
+    // A retried request's body is held in memory until the request ends; past 16 MiB, a body is an upload to stream.
+    private const int MaxReplayBodyBytes = 16 * 1024 * 1024;
     private static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
     private static readonly TimeSpan MinBreakerWindow = TimeSpan.FromMilliseconds(500);
@@ -455,6 +457,11 @@ public static class ProxyConfigValidator
         if (retry.Backoff < TimeSpan.Zero || retry.MaxBackoff < retry.Backoff || retry.MaxBackoff > TimeSpan.FromMinutes(1))
         {
             errors.Add($"{path}.backoff: need 0 ≤ backoff ≤ maxBackoff ≤ 1 min");
+        }
+
+        if (retry.MaxBodyBytes is < 0 or > MaxReplayBodyBytes)
+        {
+            errors.Add($"{path}.maxBodyBytes: must be 0-{MaxReplayBodyBytes}");
         }
 
         var budget = retry.Budget;

@@ -33,6 +33,12 @@ public sealed record RetryPolicy
 
     /// <summary>Caps retries relative to traffic, so retries cannot multiply load on a struggling upstream.</summary>
     public RetryBudget Budget { get; init; } = new();
+
+    /// <summary>
+    /// Request bodies up to this size are kept to be sent again on a retry (and to the route's mirrors); a larger one
+    /// is streamed once and not retried. Null: <see cref="MeshProxyOptions.MaxReplayBodyBytes"/>.
+    /// </summary>
+    public int? MaxBodyBytes { get; init; }
 }
 
 /// <summary>

@@ -57,10 +57,11 @@ internal sealed partial class RouteFiltersMiddleware(
 
         if (route.NeedsReplayableBody(context.Request.Method))
         {
-            feature.Body = await RequestBody.CaptureAsync(context.Request, options.Value.MaxReplayBodyBytes, context.RequestAborted);
+            var limit = route.ReplayBodyLimit(options.Value.MaxReplayBodyBytes);
+            feature.Body = await RequestBody.CaptureAsync(context.Request, limit, context.RequestAborted);
             if (feature.Body.Kind == RequestBodyKind.TooLarge)
             {
-                Log.BodyNotReplayable(logger, route.Id, options.Value.MaxReplayBodyBytes);
+                Log.BodyNotReplayable(logger, route.Id, limit);
             }
         }
 

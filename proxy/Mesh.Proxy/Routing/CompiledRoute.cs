@@ -58,6 +58,9 @@ internal sealed class CompiledRoute
     public bool RetriesMethod(string method) =>
         Model.Retry is { Attempts: > 0 } retry && (retry.RetryNonIdempotent || IsIdempotent(method));
 
+    /// <summary>The largest body kept for retries and mirrors: the route's retry.maxBodyBytes, else the proxy's.</summary>
+    public int ReplayBodyLimit(int proxyLimit) => Model.Retry?.MaxBodyBytes ?? proxyLimit;
+
     /// <summary>Whether the body must be buffered: for retries, or to send it to the mirrors too.</summary>
     public bool NeedsReplayableBody(string method) => RetriesMethod(method) || Mirrors.Length > 0;
 

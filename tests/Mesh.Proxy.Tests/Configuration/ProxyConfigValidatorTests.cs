@@ -47,6 +47,7 @@ public sealed class ProxyConfigValidatorTests
             Backends = [new BackendRef("nowhere")],
             Timeouts = new RouteTimeouts { Request = TimeSpan.FromSeconds(1), BackendRequest = TimeSpan.FromSeconds(2) },
             CircuitBreaker = new CircuitBreakerPolicy { ConsecutiveFailures = 3, FailureRatio = 0.5 },
+            Retry = new RetryPolicy { MaxBodyBytes = -1 },
             RequestHeaders = new HeaderModifier { Set = [new HttpHeader("bad header", "v")] },
             Mirrors = [new RequestMirror { Service = "web" }, new RequestMirror { Service = "ghost" }, new RequestMirror { Service = "web", Percent = 120 }],
         };
@@ -59,6 +60,7 @@ public sealed class ProxyConfigValidatorTests
         Assert.Contains("services[web].routes[bad].timeouts.backendRequest: must not exceed timeouts.request", errors);
         Assert.Contains("services[web].routes[bad].circuitBreaker: set exactly one of consecutiveFailures and failureRatio", errors);
         Assert.Contains("services[web].routes[bad].requestHeaders.set: 'bad header' is not a valid header name", errors);
+        Assert.Contains("services[web].routes[bad].retry.maxBodyBytes: must be 0-16777216", errors);
         Assert.Contains("services[web].routes[bad].mirrors[1].service: no service named 'ghost'", errors);
         Assert.Contains(errors, e => e.StartsWith("services[web].routes[bad].mirrors[2].percent:"));
         Assert.DoesNotContain(errors, e => e.Contains("mirrors[0]"));

@@ -114,6 +114,24 @@ public sealed class RetryTests
         Assert.Equal(body, upstream.Last.Body);
     }
 
+    [Theory]
+    [InlineData(1024, HttpStatusCode.OK, 2)]
+    [InlineData(1025, HttpStatusCode.BadGateway, 1)]
+    public async Task Retry_RouteMaxBodyBytes_BodiesUpToItAreReplayedLargerOnesStreamedOnce(int size, HttpStatusCode expected, int hits)
+    {
+        await using var upstream = await TestUpstream.StartWithStatusesAsync(502, 200);
+        var service = Service("web", 1, upstream, Retrying(new RetryPolicy { MaxBodyBytes = 1024 }));
+        await using var proxy = await TestProxy.StartAsync(service);
+        var body = RandomBytes(size);
+
+        using var response = await proxy.SendAsync(service, HttpMethod.Put, "/blob",
+            r => r.Content = new StreamContent(new UnknownLengthStream(body)));
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal(hits, upstream.Hits);
+        Assert.All(upstream.Requests, r => Assert.Equal(body, r.Body));
+    }
+
     [Fact]
     public async Task Retry_ConnectFailureOnOneEndpoint_RetriesOnTheOtherEndpoint()
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Mesh.Proxy;
 using Mesh.Proxy.Configuration;
 using Cfg = Mesh.Config;
 
@@ -18,9 +17,6 @@ internal sealed partial class ProxyModelMapper
     private static readonly TimeSpan MinRateWindow = TimeSpan.FromMilliseconds(1);
     private const int MaxAttempts = 10;
 
-    /// <summary>The proxy keeps request bodies for retries up to this size, process-wide (the agent keeps the default).</summary>
-    private readonly int _maxReplayBodyBytes = new MeshProxyOptions().MaxReplayBodyBytes;
-
     private static RouteTimeouts? MapTimeouts(Cfg.RouteTimeouts timeouts, string path, List<string> warnings) =>
         timeouts is { Request: null, BackendRequest: null }
             ? null
@@ -31,20 +27,13 @@ internal sealed partial class ProxyModelMapper
                 BackendRequest = timeouts.BackendRequest is { } backend ? Clamp(backend, MinTimeout, MaxDuration, $"{path}.backendRequest", warnings) : null,
             };
 
-    private RetryPolicy MapRetry(Cfg.RetryPolicy retry, string path, List<string> warnings)
+    private static RetryPolicy MapRetry(Cfg.RetryPolicy retry, string path, List<string> warnings)
     {
         var attempts = retry.Attempts;
         if (attempts > MaxAttempts)
         {
             warnings.Add($"{path}.attempts: the proxy retries at most {MaxAttempts} times; {attempts} becomes {MaxAttempts}");
             attempts = MaxAttempts;
-        }
-
-        if (retry.MaxBodyBytes != _maxReplayBodyBytes)
-        {
-            // Not expressible: the proxy's body limit is one setting for the process, not per rule.
-            warnings.Add($"{path}.maxBodyBytes: the proxy keeps request bodies of up to {_maxReplayBodyBytes} bytes for every rule, "
-                + $"not {retry.MaxBodyBytes}; requests with larger bodies are not retried");
         }
 
         return new RetryPolicy
@@ -61,6 +50,7 @@ internal sealed partial class ProxyModelMapper
             // traffic, so the proxy's own is kept (10 retries a second over a 10 s window), as Envoy's budget keeps a
             // minimum of 3 concurrent retries: with none, a rule with little traffic could never retry.
             Budget = new RetryBudget { Ratio = retry.BudgetPercent / 100 },
+            MaxBodyBytes = retry.MaxBodyBytes,
         };
     }
 

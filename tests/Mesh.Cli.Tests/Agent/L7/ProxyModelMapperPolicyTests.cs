@@ -88,13 +88,12 @@ public class ProxyModelMapperPolicyTests
     }
 
     [Fact]
-    public void Map_RetryMaxBodyBytesOtherThanProxys_Warns()
+    public void Map_RetryMaxBodyBytes_IsTheRoutesReplayLimit()
     {
         var mapping = Rule("retry: { maxBodyBytes: 1024 }");
 
-        Assert.Equal(
-            "services[web].rules[r].retry.maxBodyBytes: the proxy keeps request bodies of up to 65536 bytes for every rule, not 1024; requests with larger bodies are not retried",
-            Assert.Single(mapping.Warnings));
+        Assert.Equal(1024, mapping.Only().Retry?.MaxBodyBytes);
+        Assert.Empty(mapping.Warnings);
     }
 
     [Fact]
