@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Config.Tests;
 
+[Collection(ReloadTimingCollection.Name)]
 public sealed class ConfigWatcherTests : IDisposable
 {
     private readonly TempDirectory _temp = new();
