@@ -20,11 +20,14 @@
 #define SOL_IPV6 41
 #define SO_ORIGINAL_DST 80
 
-static __always_inline int is_proxy_upstream(const struct bpf_sock_addr *ctx, const struct divert_settings *settings)
+/*
+ * The proxy is recognised by the uid it runs as (as Istio's and merbridge's redirects skip uid
+ * 1337): it runs without capabilities, so it cannot put an SO_MARK on its sockets, and a uid
+ * survives its restarts, unlike a pid.
+ */
+static __always_inline int is_proxy_upstream(const struct divert_settings *settings)
 {
-	struct bpf_sock *sk = ctx->sk;
-
-	if (sk && settings->proxy_mark && sk->mark == settings->proxy_mark) {
+	if (settings->proxy_uid && (__u32)bpf_get_current_uid_gid() == settings->proxy_uid) {
 		divert_count(DIVERT_PROXY_CONNECTIONS_SKIPPED);
 		return 1;
 	}
@@ -91,7 +94,7 @@ int divert_connect4(struct bpf_sock_addr *ctx)
 
 	if (!settings || !settings->proxy_port || !settings->proxy_ip4 || CTX_READ(ctx->protocol) != IPPROTO_TCP)
 		return 1;
-	if (is_proxy_upstream(ctx, settings))
+	if (is_proxy_upstream(settings))
 		return 1;
 	enum divert_decision decision;
 
@@ -114,7 +117,7 @@ int divert_connect6(struct bpf_sock_addr *ctx)
 
 	if (!settings || !settings->proxy_port || CTX_READ(ctx->protocol) != IPPROTO_TCP)
 		return 1;
-	if (is_proxy_upstream(ctx, settings))
+	if (is_proxy_upstream(settings))
 		return 1;
 	service.addr[0] = CTX_READ(ctx->user_ip6[0]);
 	service.addr[1] = CTX_READ(ctx->user_ip6[1]);

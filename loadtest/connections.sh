@@ -30,7 +30,7 @@ alive and served?) and they are closed with a reset (no TIME_WAIT left).
 
 Memory per connection = the growth from before the client starts to all
 connections held, / N: kernel slab (/proc/meminfo Slab; both ends of each
-connection are local, so it is two sockets), the agent's VmRSS, and TCP buffer
+connection are local, so it is two sockets), the VmRSS of the agent and its node proxy, and TCP buffer
 pages (/proc/net/sockstat). Slab is machine-wide: run on a quiet machine.
 
 Environment:
@@ -107,8 +107,8 @@ stop_pid() { # PID: SIGTERM, bounded wait, SIGKILL
 
 meminfo_kib() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 tcp_sockstat() { awk '$1 == "TCP:" { for (i = 2; i < NF; i += 2) if ($i == "'"$1"'") print $(i + 1) }' /proc/net/sockstat; }
-# mem_snapshot: "slab_kib tcp_inuse tcp_mem_pages agent_rss_kib"
-mem_snapshot() { echo "$(meminfo_kib Slab) $(tcp_sockstat inuse) $(tcp_sockstat mem) $(vm_kib "$AGENT_PID" VmRSS)"; }
+# mem_snapshot: "slab_kib tcp_inuse tcp_mem_pages mesh_rss_kib" (the agent and its node proxy)
+mem_snapshot() { echo "$(meminfo_kib Slab) $(tcp_sockstat inuse) $(tcp_sockstat mem) $(mesh_kib VmRSS)"; }
 state_field() { python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); v = s[sys.argv[2]]; print(" ".join(f"{k}:{n}" for k, n in v.items()) or "-" if isinstance(v, dict) else v)' "$1" "$2"; }
 
 CHECK_FAIL=() RESULTS=
@@ -201,9 +201,9 @@ stop_pid "$SERVER_PID"
 SERVER_PID=
 curl_in_cgroup "$TMP/l7-check.bin" "http://$SVC_ADDR:$SVC_PORT/1k.bin" && [[ $(sha256sum <"$TMP/l7-check.bin" | cut -d' ' -f1) == "${SHA[1k]}" ]] ||
 	die "the L7 path does not serve 1k.bin: $(tail -n 5 "$TMP/l7-check.bin.log")"
-RSS_L7_IDLE=$(vm_kib "$AGENT_PID" VmRSS)
+RSS_L7_IDLE=$(mesh_kib VmRSS)
 hold l7 "$SVC_ADDR" "$SVC_PORT" "$N_L7" http
-RSS_END=$(vm_kib "$AGENT_PID" VmRSS) HWM=$(vm_kib "$AGENT_PID" VmHWM)
+RSS_END=$(mesh_kib VmRSS) HWM=$(mesh_kib VmHWM) RSS_SPLIT=$(mesh_rss_split)
 STATUS=$(timeout 10 "$MESH" status --pin-dir "$PIN" 2>&1) || true
 AGENT_EXIT_STATUS=0
 stop_agent
@@ -214,7 +214,7 @@ r() { printf '%s' "$RESULTS" | awk -v p="$1" -v c="$2" '$1 == p { print $c }'; }
 echo
 echo "connections held at once (idle, 127.0.0.1, inside the cgroup; one exchange each before and after the hold):"
 printf '%-8s  %6s  %7s  %9s  %13s  %7s  %13s  %13s  %12s  %-22s\n' phase conns opened answered "answered again" "open s" \
-	"slab B/conn" "agent B/conn" "TCP mem pg" "check"
+	"slab B/conn" "mesh B/conn" "TCP mem pg" "check"
 for p in plain spliced l7; do
 	case $p in
 	plain) check="sockhash $(r $p 13) (want ~0)" ;;
@@ -225,16 +225,16 @@ for p in plain spliced l7; do
 		"$(r $p 7)" "$(r $p 8)" "$(r $p 9)" "$check"
 done
 echo "(slab B/conn = growth of /proc/meminfo Slab from before the client started to all connections held, / conns: both"
-echo " ends' sockets, and in l7 the proxy's too; agent B/conn = growth of the agent's VmRSS / conns; TCP mem pg = growth of the"
+echo " ends' sockets, and in l7 the proxy's too; mesh B/conn = growth of the VmRSS of the agent + node proxy / conns; TCP mem pg = growth of the"
 echo " TCP buffer pages in /proc/net/sockstat. plain: the agent ran with --no-splice; spliced and l7: splice on)"
 echo
 echo "splice's own kernel cost: $(awk -v s="$(r spliced 7)" -v p="$(r plain 7)" 'BEGIN { printf "%+.0f B", s - p }') per connection (spliced - plain slab;" \
 	"$(r spliced 13) sockets in the sockhash)"
-echo "memory per connection: spliced $(awk -v k="$(r spliced 7)" -v a="$(r spliced 8)" 'BEGIN { printf "%.1f KiB (kernel %.1f KiB + agent %.1f KiB)", (k + a) / 1024, k / 1024, a / 1024 }');" \
-	"l7 $(awk -v k="$(r l7 7)" -v a="$(r l7 8)" 'BEGIN { printf "%.1f KiB (kernel %.1f KiB + agent %.1f KiB)", (k + a) / 1024, k / 1024, a / 1024 }')"
+echo "memory per connection: spliced $(awk -v k="$(r spliced 7)" -v a="$(r spliced 8)" 'BEGIN { printf "%.1f KiB (kernel %.1f KiB + mesh %.1f KiB)", (k + a) / 1024, k / 1024, a / 1024 }');" \
+	"l7 $(awk -v k="$(r l7 7)" -v a="$(r l7 8)" 'BEGIN { printf "%.1f KiB (kernel %.1f KiB + mesh %.1f KiB)", (k + a) / 1024, k / 1024, a / 1024 }')"
 echo "slab after the close, still held per connection (should be ~0): plain $(r plain 10) B, spliced $(r spliced 10) B, l7 $(r l7 10) B"
 echo "client process (python asyncio, not Mesh) VmRSS per connection: plain $(r plain 11) B, spliced $(r spliced 11) B, l7 $(r l7 11) B"
-echo "agent VmRSS: $(mib "$RSS_L7_IDLE") MiB before the l7 phase, $(mib "$RSS_END") MiB after it (peak VmHWM $(mib "$HWM") MiB)"
+echo "VmRSS of the agent + node proxy: $(mib "$RSS_L7_IDLE") MiB before the l7 phase, $(mib "$RSS_END") MiB after it ($RSS_SPLIT; peak VmHWM $(mib "$HWM") MiB)"
 echo "mesh status at the end: $(for k in "sockets in sockhash" "sockets registered" "connections diverted"; do
 	printf '%s %s, ' "$k" "$(status_value "$STATUS" "$k" || echo '?')"; done | sed 's/, $//')"
 

@@ -141,13 +141,14 @@ agent_args=(--config "$TMP/mesh.yaml" --proxy-port "$PROXY_PORT")
 # which --request-logs asks for (it also turns on every other debug line of the agent).
 ((REQUEST_LOGS)) && agent_args+=(--verbose)
 start_agent mesh "${agent_args[@]}"
-PROXY_PIDS[mesh]=$AGENT_PID
-grep -q "Node proxy listening" "$TMP/agent-mesh.log" || log "warning: no 'Node proxy listening' line in the agent log"
-RSS_IDLE=$(vm_kib "$AGENT_PID" VmRSS)
+# The node proxy's process and the agent's (watchdog, maps): Mesh's whole cost, as nginx's workers are nginx's.
+PROXY_PIDS[mesh]=$(mesh_pids)
+grep -Eq "Node proxy process [0-9]+ listening" "$TMP/agent-mesh.log" || log "warning: no 'Node proxy process ... listening' line in the agent log"
+RSS_IDLE=$(mesh_kib VmRSS)
 
 log "kernel $(uname -r), $(nproc) CPUs; cgroup $CG"
 log "upstream nginx (1 worker) 127.0.0.1:$UP_PORT; nginx proxy (1 worker) ${URL[nginx]#http://}, (2 workers) ${URL[nginx2]#http://}"
-log "agent $MESH (pid $AGENT_PID, splice $( ((NO_SPLICE)) && echo off || echo on), request logs $( ((REQUEST_LOGS)) && echo on || echo off)), node proxy 127.0.0.1:$PROXY_PORT, service $SVC_ADDR:$SVC_PORT, pin dir $PIN"
+log "agent $MESH (pid $AGENT_PID, node proxy pid $(node_proxy_pid), splice $( ((NO_SPLICE)) && echo off || echo on), request logs $( ((REQUEST_LOGS)) && echo on || echo off)), node proxy 127.0.0.1:$PROXY_PORT, service $SVC_ADDR:$SVC_PORT, pin dir $PIN"
 log "$RUNS run(s) x {${MODES[*]}} x {${FILES[*]}}; wrk -t1 -c$CONNS -d${DURATION}s --latency"
 
 # The negative control: straight to the upstream, no x-mesh header.
@@ -174,7 +175,7 @@ for mode in nginx nginx2; do # the workers, once they surely all exist
 	n=$(wc -w <<<"${PROXY_PIDS[$mode]}")
 	((n == want)) || log "warning: $mode has $n worker(s), want $want: ${PROXY_PIDS[$mode]}"
 done
-RSS_WARM=$(vm_kib "$AGENT_PID" VmRSS)
+RSS_WARM=$(mesh_kib VmRSS)
 
 for ((run = 1; run <= RUNS; run++)); do
 	# Rotate the mode order so that no mode always runs first or last.
@@ -185,9 +186,9 @@ for ((run = 1; run <= RUNS; run++)); do
 	done
 done
 
-RSS_END=$(vm_kib "$AGENT_PID" VmRSS)
-HWM_END=$(vm_kib "$AGENT_PID" VmHWM)
-THREADS=$(vm_kib "$AGENT_PID" Threads)
+RSS_END=$(mesh_kib VmRSS) RSS_SPLIT=$(mesh_rss_split)
+HWM_END=$(mesh_kib VmHWM)
+THREADS=$(mesh_kib Threads)
 STATUS=$(timeout 10 "$MESH" status --pin-dir "$PIN" 2>&1) || STATUS+=$'\n(mesh status failed)'
 AGENT_EXIT_STATUS=0
 stop_agent
@@ -209,7 +210,7 @@ for f in "${FILES[@]}"; do
 	done
 done
 echo "(medians of $RUNS run(s); errors = wrk socket errors + non-2xx/3xx responses, summed over runs; +Nrun = N wrk runs that failed outright;"
-echo " proxy cores = CPU time of the proxy process(es) / run time: the agent for mesh, the nginx proxy's workers for nginx/nginx2)"
+echo " proxy cores = CPU time of the proxy process(es) / run time: the node proxy and the agent for mesh, the nginx proxy's workers for nginx/nginx2)"
 echo
 echo "ratios (req/s, p99):"
 for f in "${FILES[@]}"; do
@@ -234,8 +235,8 @@ for f in "${FILES[@]}"; do
 done
 echo "${res%;}"
 echo
-echo "agent RSS (VmRSS): $(mib "$RSS_IDLE") MiB idle after start, $(mib "$RSS_WARM") MiB after the warm-up," \
-	"$(mib "$RSS_END") MiB after the mesh runs (peak VmHWM $(mib "$HWM_END") MiB, $THREADS threads)"
+echo "RSS (VmRSS) of the agent + node proxy: $(mib "$RSS_IDLE") MiB idle after start, $(mib "$RSS_WARM") MiB after the warm-up," \
+	"$(mib "$RSS_END") MiB after the mesh runs ($RSS_SPLIT; peak VmHWM $(mib "$HWM_END") MiB, $THREADS threads)"
 nwarn=$(grep -c '^warn:' "$TMP/agent-mesh.log" || true)
 nfail=$(grep -Ec '^(fail|crit):' "$TMP/agent-mesh.log" || true)
 echo "agent log: $(wc -l <"$TMP/agent-mesh.log") lines ($(mib $(($(stat -c %s "$TMP/agent-mesh.log") / 1024))) MiB), $nwarn warn, $nfail fail/crit;" \

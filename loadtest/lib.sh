@@ -364,13 +364,32 @@ stop_agent() {
 }
 
 # ------------------------------------------------------ process metrics
+# children_of PID: its child processes. Each thread lists the children it
+# forked (or inherited from a thread that ended), so every thread's list counts:
+# the agent starts its node proxy from a short-lived thread.
 children_of() {
-	if [[ -r /proc/$1/task/$1/children ]]; then
-		cat "/proc/$1/task/$1/children"
+	if compgen -G "/proc/$1/task/*/children" >/dev/null; then
+		cat /proc/"$1"/task/*/children 2>/dev/null | xargs -n 1 2>/dev/null || true
 	else
 		ps -o pid= --ppid "$1"
 	fi
 }
+
+# node_proxy_pid: the agent's node proxy, the child it runs as `mesh proxy`
+# (empty while there is none: at start, or between a crash and its restart).
+# Asked anew each time, as a restarted proxy has a new pid.
+node_proxy_pid() {
+	local p
+	[[ -n $AGENT_PID ]] || return 0
+	for p in $(children_of "$AGENT_PID"); do
+		if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qx proxy; then
+			echo "$p"
+			return 0
+		fi
+	done
+}
+# mesh_pids: the processes Mesh runs on the node: the agent and its node proxy.
+mesh_pids() { echo "$AGENT_PID $(node_proxy_pid)"; }
 
 # cpu_ticks PID...: utime + stime (all threads) summed over the pids.
 cpu_ticks() {
@@ -386,12 +405,42 @@ cpu_ticks() {
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# mesh_kib KEY: vm_kib KEY summed over the agent and its node proxy (VmRSS,
+# VmHWM, Threads: Mesh's cost on the node is both processes).
+mesh_kib() {
+	local p v t=0
+	for p in $(mesh_pids); do
+		v=$(vm_kib "$p" "$1") && [[ -n $v ]] && t=$((t + v))
+	done
+	echo "$t"
+}
+# mesh_rss_split: "agent A + node proxy P MiB (PSS S MiB)", for logs. The two
+# run the same runtime and assemblies, whose file pages (about 50 MiB) each
+# VmRSS counts in full; PSS (smaps_rollup) shares them out, so its sum is what
+# the pair costs the node.
+mesh_rss_split() {
+	local p pss=0 v
+	for p in $(mesh_pids); do
+		v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) && [[ -n $v ]] && pss=$((pss + v))
+	done
+	echo "agent $(mib "$(vm_kib "$AGENT_PID" VmRSS)") + node proxy $(mib "$(vm_kib "$(node_proxy_pid)" VmRSS)") MiB; PSS of both $(mib "$pss") MiB"
+}
 mib() { awk -v k="$1" 'BEGIN { if (k == "") print "?"; else printf "%.1f", k / 1024 }'; }
-# fd_count PID: open file descriptors of PID (empty if it is gone).
+# fd_count PID...: open file descriptors of the pids, summed (empty if all are gone).
 fd_count() {
-	local n
-	n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-	[[ -d /proc/$1/fd ]] && echo "$n"
+	local p n t=
+	for p; do
+		[[ -d /proc/$p/fd ]] || continue
+		n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+		t=$((${t:-0} + n))
+	done
+	echo "$t"
+}
+# mesh_fds: fd_count of the agent and its node proxy together.
+mesh_fds() {
+	local pids
+	read -ra pids <<<"$(mesh_pids)"
+	fd_count "${pids[@]}"
 }
 # growth_pct FROM TO: (TO - FROM) / FROM in percent, one decimal ("n/a" without FROM).
 growth_pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a + 0 == 0) print "n/a"; else printf "%.1f\n", 100 * (b - a) / a }'; }

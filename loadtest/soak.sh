@@ -3,7 +3,7 @@
 # load while the config is reloaded every 10 s and an upstream is killed and
 # restarted every minute. Reports the requests sent and failed (by cause, each
 # failure classified as one the policy allows or not), p50/p99 over time, and
-# the agent's RSS and open file descriptors at the start and the end. See
+# the RSS and open file descriptors of the agent and its node proxy at the start and the end. See
 # loadtest/README.md.
 set -euo pipefail
 
@@ -24,7 +24,7 @@ reopens every 50 requests, and records every request. Meanwhile:
     upstreams echo it, so the report shows when each reload took effect;
   - every 60 s (at 30, 90, 150 s, ...) one upstream, in turn up-a, up-s, up-b,
     is killed (SIGKILL, master and workers) and restarted 3 s later;
-  - every 10 s the agent's RSS and open fds are sampled.
+  - every 10 s the RSS and open fds of the agent and its node proxy (summed) are sampled.
 A failure is expected only where the policy allows it: a spliced request while
 up-s is down (no proxy on that path), or an L7 request in flight on the endpoint
 at the moment it is killed (already sent: only connection failures are retried).
@@ -145,10 +145,10 @@ EOF
 # -------------------------------------------------------------- helpers
 EVENTS=$TMP/events.txt
 event() { echo "$(now_s) $*" >>"$EVENTS"; }
-sample() { # -> "RSS_KIB FDS" of the agent, logged as an event
+sample() { # -> "RSS_KIB FDS" of the agent and its node proxy together, logged as an event
 	local rss fds
-	rss=$(vm_kib "$AGENT_PID" VmRSS) fds=$(fd_count "$AGENT_PID")
-	[[ -n $rss && -n $fds ]] || agent_check "a sample"
+	agent_check "a sample"
+	rss=$(mesh_kib VmRSS) fds=$(mesh_fds)
 	event sample "$rss" "$fds"
 	echo "$rss $fds"
 }
@@ -199,9 +199,9 @@ write_config 0
 "$MESH" config check "$CFG_DIR/mesh.yaml" >"$TMP/check.txt" 2>&1 || { cat "$TMP/check.txt" >&2; die "the generated config is not valid"; }
 PROXY_PORT=$(pick_port)
 start_agent soak --config "$CFG_DIR/mesh.yaml" --proxy-port "$PROXY_PORT"
-RSS_IDLE=$(vm_kib "$AGENT_PID" VmRSS) FDS_IDLE=$(fd_count "$AGENT_PID")
+RSS_IDLE=$(mesh_kib VmRSS) FDS_IDLE=$(mesh_fds)
 
-log "kernel $(uname -r), $(nproc) CPUs; cgroup $CG; agent pid $AGENT_PID, node proxy 127.0.0.1:$PROXY_PORT"
+log "kernel $(uname -r), $(nproc) CPUs; cgroup $CG; agent pid $AGENT_PID, node proxy pid $(node_proxy_pid) on 127.0.0.1:$PROXY_PORT"
 log "upstreams: up-a 127.0.0.1:${PORT[up-a]}, up-b 127.0.0.1:${PORT[up-b]} (endpoints of web $SVC_ADDR:$SVC_PORT), up-s 127.0.0.1:${PORT[up-s]} (spliced)"
 log "${DURATION}s soak after ${WARMUP}s warm-up; $RATE req/s spliced + $RATE req/s L7, $CONNS connections each;" \
 	"$( ((RELOAD_EVERY)) && echo "reload every ${RELOAD_EVERY}s" || echo "no reload");" \
@@ -283,7 +283,7 @@ LOAD_RC=0
 wait "$LOAD_PID" 2>/dev/null || LOAD_RC=$?
 agent_check "the end of the soak"
 STATUS_END=$(timeout 10 "$MESH" status --pin-dir "$PIN" 2>&1) || STATUS_END+=$'\n(mesh status failed)'
-HWM=$(vm_kib "$AGENT_PID" VmHWM) THREADS=$(vm_kib "$AGENT_PID" Threads)
+HWM=$(mesh_kib VmHWM) THREADS=$(mesh_kib Threads) RSS_SPLIT=$(mesh_rss_split)
 AGENT_EXIT_STATUS=0
 stop_agent
 ((AGENT_EXIT_STATUS == 0)) || AGENT_FAIL=1
@@ -307,9 +307,9 @@ nfail=$(grep -Ec '^(fail|crit):' "$TMP/agent-soak.log" || true)
 echo
 echo "requests sent: $(get requests) (spliced $(get spliced), L7 $(get l7)); failed: $(get failed) ($(get expected) allowed by the policy, $(get unexpected) unexpected)"
 echo "p99 over the whole soak: spliced $(get p99_spliced) ms, L7 $(get p99_l7) ms"
-echo "agent RSS: $(mib "$START_RSS") MiB at the start, $(mib "$END_RSS") MiB at the end (${RSS_GROWTH}%; peak VmHWM $(mib "$HWM") MiB, $THREADS threads);" \
-	"$(mib "$RSS_IDLE") MiB idle before the load; trend over the second half $(get rss_slope) MiB/min"
-echo "agent open fds: $START_FDS at the start, $END_FDS at the end (${FDS_GROWTH}%); $FDS_IDLE idle before the load"
+echo "RSS of the agent + node proxy: $(mib "$START_RSS") MiB at the start, $(mib "$END_RSS") MiB at the end (${RSS_GROWTH}%; peak VmHWM $(mib "$HWM") MiB, $THREADS threads);" \
+	"$(mib "$RSS_IDLE") MiB idle before the load; trend over the second half $(get rss_slope) MiB/min; at the end $RSS_SPLIT"
+echo "open fds of the agent + node proxy: $START_FDS at the start, $END_FDS at the end (${FDS_GROWTH}%); $FDS_IDLE idle before the load"
 memory_line() { grep -o 'agent memory: .*' <<<"$1" | sed 's/^agent memory: //' || echo '?'; }
 echo "agent memory (mesh status): at the start $(memory_line "$STATUS_START")"
 echo "                            at the end   $(memory_line "$STATUS_END")"

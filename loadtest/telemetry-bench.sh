@@ -121,10 +121,11 @@ wrk_requests() { awk '/ requests in / { print $1; found = 1 } END { if (!found) 
 CPU_RESULTS= SINK_RESULTS= SERVED_RESULTS=
 declare -A SINK_TICKS=([on]=0 [off]=0) MEASURED_S=([on]=0 [off]=0)
 bench() { # mode run file
-	local mode=$1 run=$2 f=$3 t0 t1 s0 s1
-	t0=$(cpu_ticks "$AGENT_PID") s0=$(cpu_ticks "$SINK_PID")
+	local mode=$1 run=$2 f=$3 t0 t1 s0 s1 pids
+	read -ra pids <<<"$(mesh_pids)" # the node proxy makes the spans and metrics; the agent exports the kernel's
+	t0=$(cpu_ticks "${pids[@]}") s0=$(cpu_ticks "$SINK_PID")
 	run_wrk "$mode" "$run" "$f" "http://$SVC_ADDR:$SVC_PORT/$f.bin" || true
-	t1=$(cpu_ticks "$AGENT_PID") s1=$(cpu_ticks "$SINK_PID")
+	t1=$(cpu_ticks "${pids[@]}") s1=$(cpu_ticks "$SINK_PID")
 	CPU_RESULTS+="$f $mode $run $(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$DURATION" 'BEGIN { printf "%.2f", d / hz / s }')"$'\n'
 	SINK_TICKS[$mode]=$((SINK_TICKS[$mode] + s1 - s0))
 	MEASURED_S[$mode]=$((MEASURED_S[$mode] + DURATION))
@@ -154,7 +155,7 @@ run_mode() { # mode run
 		bench "$mode" "$run" "$f"
 		served=$((served + $(wrk_requests "$TMP/wrk-$mode-$run-$f.txt")))
 	done
-	RSS_END[$mode]=$(vm_kib "$AGENT_PID" VmRSS)
+	RSS_END[$mode]=$(mesh_kib VmRSS)
 	AGENT_EXIT_STATUS=0
 	stop_agent # SIGTERM: the agent drains, and its exporters flush what they hold
 	((AGENT_EXIT_STATUS == 0)) || AGENT_FAIL=1
@@ -206,7 +207,7 @@ declare -A RPS P99 CORES
 cpu_col() { printf '%s' "$CPU_RESULTS" | awk -v f="$1" -v m="$2" '$1 == f && $2 == m { print $4 }'; }
 sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { s += $(c + 2) } END { print s + 0 }'; }
 echo
-printf '%-4s  %-4s  %12s  %10s  %10s  %7s  %11s  %12s\n' file mode "req/s" "p50 ms" "p99 ms" errors "agent cores" "agent us/req"
+printf '%-4s  %-4s  %12s  %10s  %10s  %7s  %11s  %12s\n' file mode "req/s" "p50 ms" "p99 ms" errors "mesh cores" "mesh us/req"
 for f in "${FILES[@]}"; do
 	for mode in "${MODES[@]}"; do
 		RPS[$f.$mode]=$(col "$f" "$mode" 4 | median)
@@ -218,11 +219,11 @@ for f in "${FILES[@]}"; do
 	done
 done
 echo "(medians of $RUNS run(s); errors = wrk socket errors + non-2xx/3xx responses, summed over runs; +Nrun = N wrk runs that failed outright;"
-echo " agent cores = the agent's CPU time (utime + stime) / run time; agent us/req = its CPU per request)"
+echo " mesh cores = CPU time (utime + stime) of the node proxy and the agent / run time; mesh us/req = their CPU per request)"
 echo
 echo "on/off ratios:"
 for f in "${FILES[@]}"; do
-	printf '%-4s  req/s %s  p50 %s  p99 %s  agent CPU per request %s\n' "$f" "$(ratio "${RPS[$f.on]}" "${RPS[$f.off]}")" \
+	printf '%-4s  req/s %s  p50 %s  p99 %s  mesh CPU per request %s\n' "$f" "$(ratio "${RPS[$f.on]}" "${RPS[$f.off]}")" \
 		"$(ratio "$(col "$f" on 5 | median)" "$(col "$f" off 5 | median)")" "$(ratio "${P99[$f.on]}" "${P99[$f.off]}")" \
 		"$(ratio "$(awk -v c="${CORES[$f.on]}" -v r="${RPS[$f.on]}" 'BEGIN { print (r + 0 > 0) ? c / r : "nan" }')" \
 			"$(awk -v c="${CORES[$f.off]}" -v r="${RPS[$f.off]}" 'BEGIN { print (r + 0 > 0) ? c / r : "nan" }')")"
@@ -242,7 +243,7 @@ echo "    sink CPU during the measured 'on' runs: $(awk -v t="${SINK_TICKS[on]}"
 	"protobuf parse errors $(($(sink_sum on 8) + $(sink_sum off 8))), other requests $(($(sink_sum on 9) + $(sink_sum off 9)))"
 OFF_GOT=$(($(sink_sum off 1) + $(sink_sum off 4)))
 echo "    while the 'off' agents ran: $OFF_GOT export(s) received (want 0)"
-echo "agent RSS at the end of the last run: off $(mib "${RSS_END[off]:-}") MiB, on $(mib "${RSS_END[on]:-}") MiB"
+echo "RSS of the agent + node proxy at the end of the last run: off $(mib "${RSS_END[off]:-}") MiB, on $(mib "${RSS_END[on]:-}") MiB"
 echo
 echo "target: telemetry on >= ${TARGET}x off req/s (sampling 100 %, each file)"
 below=()

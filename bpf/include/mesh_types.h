@@ -100,8 +100,9 @@ struct divert_settings {
 	__u32 proxy_ip4;   /* network order; 0: no IPv4 listener */
 	__u32 proxy_ip6[4];
 	__u32 proxy_port;  /* host order; 0: diversion off */
-	/* SO_MARK the proxy puts on its own upstream sockets, so they are never diverted back to it. */
-	__u32 proxy_mark;
+	/* The uid the node proxy runs as: its own connect() calls (to upstreams) are never diverted
+	 * back to it. 0: none (root is never exempt, or every root client would escape the proxy). */
+	__u32 proxy_uid;
 	__u32 pad;
 	/* The proxy counts as down when its last heartbeat (divert_heartbeat, CLOCK_BOOTTIME) is older
 	 * than this; 0: no watchdog, always up. */

@@ -123,7 +123,7 @@ def main():
     alll7 = sorted(x for b in range(nb) for x in lat[b][a.l7])
     print(f"{'all':>6}  {total[a.spliced]:>8}  {total[a.l7]:>7}  {sum(f['expected'] for f in fail):>7}/{sum(f['unexpected'] for f in fail):<8}  "
           f"{ms(percentile(allsp, 50)):>11}  {ms(percentile(allsp, 99)):>7}  {ms(percentile(alll7, 50)):>7}  {ms(percentile(alll7, 99)):>7}")
-    print("(RSS, fds: the agent's VmRSS and open file descriptors at the last sample of the period)")
+    print("(RSS, fds: the VmRSS and open file descriptors of the agent and its node proxy, summed, at the last sample of the period)")
 
     print()
     print("failures by cause:")

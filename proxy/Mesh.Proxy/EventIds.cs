@@ -39,6 +39,7 @@ internal static class EventIds
     public const int ListenerLimits = 52;
     public const int RequestBodyTooLarge = 53;
     public const int RequestBodyCut = 54;
+    public const int Draining = 55;
 
     // Telemetry 60-69
     public const int TelemetryExporting = 60;

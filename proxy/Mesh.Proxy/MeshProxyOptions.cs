@@ -17,10 +17,4 @@ public sealed class MeshProxyOptions
 
     /// <summary>How long to wait for a TCP connection to an upstream endpoint; a timeout is a connect failure.</summary>
     public TimeSpan UpstreamConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>
-    /// SO_MARK put on every upstream socket (0: none). The redirector never diverts sockets with this mark,
-    /// so the proxy's own calls to a service go to its endpoints instead of coming back here. Needs CAP_NET_ADMIN.
-    /// </summary>
-    public uint UpstreamSocketMark { get; set; }
 }

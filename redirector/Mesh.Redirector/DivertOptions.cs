@@ -18,10 +18,10 @@ public sealed class DivertOptions
     public IPAddress? ProxyIpv6 { get; set; } = IPAddress.IPv6Loopback;
 
     /// <summary>
-    /// SO_MARK the proxy sets on its upstream sockets. Those connect() calls are never diverted,
-    /// or the proxy's own calls to a service would come back to it.
+    /// The uid the node proxy runs as. Its connect() calls are never diverted, or the proxy's own calls to a service
+    /// would come back to it. 0 (root, never exempt): no process is exempt.
     /// </summary>
-    public uint ProxyMark { get; set; } = 0x4d455348; // "MESH"
+    public uint ProxyUid { get; set; }
 
     /// <summary>
     /// How old the watchdog's last heartbeat (<see cref="Programs.DivertDatapath.Heartbeat"/>) may be before the

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Mesh.Proxy.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -28,29 +26,6 @@ internal sealed class MeshForwarderHttpClientFactory(
         }
 
         handler.ConnectTimeout = options.Value.UpstreamConnectTimeout;
-        var mark = options.Value.UpstreamSocketMark;
-        if (mark != 0)
-        {
-            handler.ConnectCallback = (connection, cancellation) => ConnectMarkedAsync(connection.DnsEndPoint, mark, cancellation);
-        }
-    }
-
-    private static async ValueTask<Stream> ConnectMarkedAsync(DnsEndPoint endpoint, uint mark, CancellationToken cancellation)
-    {
-        const int solSocket = 1;
-        const int soMark = 36;
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            socket.SetRawSocketOption(solSocket, soMark, BitConverter.GetBytes(mark));
-            await socket.ConnectAsync(endpoint, cancellation);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
     }
 
     protected override HttpMessageHandler WrapHandler(ForwarderHttpClientContext context, HttpMessageHandler handler) =>

@@ -32,12 +32,6 @@ public sealed record MeshTelemetryOptions
     public TimeSpan? TraceExportDelay { get; init; }
 
     /// <summary>
-    /// Meters of the hosting process to export along with the proxy's (the node agent's kernel counters, for one), by
-    /// <see cref="System.Diagnostics.Metrics.Meter"/> name.
-    /// </summary>
-    public IReadOnlyList<string> AdditionalMeters { get; init; } = [];
-
-    /// <summary>
     /// The <c>OTEL_*</c> environment variables to read (headers, timeouts, certificates, resource attributes, service
     /// name, ... as the OpenTelemetry SDK defines them). Null: this process's environment.
     /// </summary>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry;
@@ -37,11 +38,7 @@ public static class MeshTelemetryServiceCollectionExtensions
     internal static IServiceCollection AddMeshProxyTelemetry(this IServiceCollection services, TelemetryExportPlan plan)
     {
         services.AddMeshProxyInstrumentation();
-        var telemetry = services.AddOpenTelemetry();
-        if (plan.ServiceName is { } serviceName)
-        {
-            telemetry.ConfigureResource(resource => resource.AddService(serviceName));
-        }
+        var telemetry = services.AddOpenTelemetry().ConfigureResource(resource => plan.DescribeService(resource, TelemetryExportPlan.ProxyServiceName));
 
         if (plan.Traces)
         {
@@ -58,7 +55,7 @@ public static class MeshTelemetryServiceCollectionExtensions
                     plan.Configure(exporter, "traces");
                     if (plan.Options.TraceExportDelay is { } delay)
                     {
-                        exporter.BatchExportProcessorOptions.ScheduledDelayMilliseconds = Milliseconds(delay);
+                        exporter.BatchExportProcessorOptions.ScheduledDelayMilliseconds = TelemetryExportPlan.Milliseconds(delay);
                     }
                 });
             });
@@ -66,20 +63,34 @@ public static class MeshTelemetryServiceCollectionExtensions
 
         if (plan.Metrics)
         {
-            telemetry.WithMetrics(metrics => metrics
-                .AddMeter([MeshProxyTelemetry.MeterName, .. plan.Options.AdditionalMeters])
-                .AddOtlpExporter("mesh-metrics", (exporter, reader) =>
-                {
-                    plan.Configure(exporter, "metrics");
-                    if (plan.MetricExportInterval is { } interval)
-                    {
-                        reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = Milliseconds(interval);
-                    }
-                }));
+            telemetry.WithMetrics(metrics => plan.AddOtlpMetrics(metrics, MeshProxyTelemetry.MeterName));
         }
 
         return services;
     }
+}
 
-    private static int Milliseconds(TimeSpan span) => (int)Math.Clamp(span.TotalMilliseconds, 1, int.MaxValue);
+/// <summary>
+/// OTLP export of another component's meters (the node agent's kernel counters) from the process that owns them, where
+/// and how the proxy's options and the <c>OTEL_*</c> environment say, as the proxy exports its own.
+/// </summary>
+public static class MeshMetricsExport
+{
+    /// <summary>A running meter provider exporting <paramref name="meters"/>, or null when no metrics are to be exported.</summary>
+    /// <param name="options">The telemetry options, as for the proxy.</param>
+    /// <param name="serviceName">The service.name of the exported resource, unless the environment names one.</param>
+    /// <param name="meters">The <see cref="System.Diagnostics.Metrics.Meter"/> names to export.</param>
+    public static MeterProvider? Start(MeshTelemetryOptions options, string serviceName, params string[] meters)
+    {
+        if (TelemetryExportPlan.Resolve(options) is not { Metrics: true } plan)
+        {
+            return null;
+        }
+
+        var builder = Sdk.CreateMeterProviderBuilder()
+            // The SDK reads the OTEL_* variables from this configuration (else from the process's environment).
+            .ConfigureServices(services => services.AddSingleton<IConfiguration>(plan.Configuration()))
+            .ConfigureResource(resource => plan.DescribeService(resource, serviceName));
+        return plan.AddOtlpMetrics(builder, meters).Build();
+    }
 }

@@ -1,5 +1,8 @@
 using System.Collections;
+using Microsoft.Extensions.Configuration;
 using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Mesh.Proxy.Telemetry;
 
@@ -17,7 +20,7 @@ namespace Mesh.Proxy.Telemetry;
 /// </remarks>
 internal sealed class TelemetryExportPlan
 {
-    public const string DefaultServiceName = "mesh-proxy";
+    public const string ProxyServiceName = "mesh-proxy";
     public static readonly TimeSpan DefaultMetricExportInterval = TimeSpan.FromSeconds(10);
 
     private const string Prefix = "OTEL_";
@@ -47,12 +50,35 @@ internal sealed class TelemetryExportPlan
     /// <summary>The export interval to set, or null to leave it to <c>OTEL_METRIC_EXPORT_INTERVAL</c>.</summary>
     public TimeSpan? MetricExportInterval => Options.MetricExportInterval ?? (Has("OTEL_METRIC_EXPORT_INTERVAL") ? null : DefaultMetricExportInterval);
 
-    /// <summary>The service.name to set, or null when <c>OTEL_SERVICE_NAME</c> or <c>OTEL_RESOURCE_ATTRIBUTES</c> gives one.</summary>
-    public string? ServiceName =>
-        Has("OTEL_SERVICE_NAME") || (Environment.TryGetValue("OTEL_RESOURCE_ATTRIBUTES", out var attributes)
-            && attributes.Split(',').Any(a => a.Trim().StartsWith("service.name=", StringComparison.Ordinal)))
-            ? null
-            : DefaultServiceName;
+    /// <summary>Names the exported resource <paramref name="serviceName"/>, unless <c>OTEL_SERVICE_NAME</c> or <c>OTEL_RESOURCE_ATTRIBUTES</c> name it.</summary>
+    public void DescribeService(ResourceBuilder resource, string serviceName)
+    {
+        var named = Has("OTEL_SERVICE_NAME") || (Environment.TryGetValue("OTEL_RESOURCE_ATTRIBUTES", out var attributes)
+            && attributes.Split(',').Any(a => a.Trim().StartsWith("service.name=", StringComparison.Ordinal)));
+        if (!named)
+        {
+            resource.AddService(serviceName);
+        }
+    }
+
+    /// <summary>The <c>OTEL_*</c> variables as configuration, where the OpenTelemetry SDK reads them.</summary>
+    public IConfiguration Configuration() =>
+        new ConfigurationBuilder().AddInMemoryCollection(Environment.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    /// <summary>Exports <paramref name="meters"/> over OTLP, every <see cref="MetricExportInterval"/>.</summary>
+    public MeterProviderBuilder AddOtlpMetrics(MeterProviderBuilder metrics, params string[] meters) => metrics
+        .AddMeter(meters)
+        .AddOtlpExporter("mesh-metrics", (exporter, reader) =>
+        {
+            Configure(exporter, "metrics");
+            if (MetricExportInterval is { } interval)
+            {
+                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = Milliseconds(interval);
+            }
+        });
+
+    /// <summary>A span as the SDK's millisecond options take it: at least 1.</summary>
+    public static int Milliseconds(TimeSpan span) => (int)Math.Clamp(span.TotalMilliseconds, 1, int.MaxValue);
 
     /// <summary>Null when nothing is to be exported.</summary>
     public static TelemetryExportPlan? Resolve(MeshTelemetryOptions options)

@@ -18,8 +18,8 @@ internal sealed record StatusSnapshot(
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { IncludeFields = true };
 }
 
-/// <summary>The L7 diversion: how many services it diverts, and its counters.</summary>
-internal sealed record DivertStatus(int Services, DivertCounterSnapshot Counters);
+/// <summary>The L7 diversion: how many services it diverts, its counters, and the node proxy's process (pid null while it is down).</summary>
+internal sealed record DivertStatus(int Services, DivertCounterSnapshot Counters, int? ProxyPid, int ProxyRestarts);
 
 /// <summary>The L4 policy in force and its counters: per rule (same order), the default's, and the XDP parser's.</summary>
 internal sealed record L4Status(L4State State, IReadOnlyList<L4RuleStats> RuleStats, L4RuleStats DefaultStats, ulong Malformed, ulong Fragments);

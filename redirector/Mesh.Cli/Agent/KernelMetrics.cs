@@ -1,27 +1,37 @@
 using System.Diagnostics.Metrics;
 using Mesh.Cli.Agent.Flows;
+using Mesh.Cli.Agent.L7;
 using Mesh.Config;
+using Mesh.Proxy.Telemetry;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
 
 namespace Mesh.Cli.Agent;
 
 /// <summary>
 /// The kernel's counters as OpenTelemetry observable instruments, read from the BPF maps each time metrics are
-/// collected, under the meter <see cref="MeterName"/> that the node proxy's OTLP exporter also exports. Counters of
-/// the kernel only grow (per-CPU sums), so each is a monotonic observable counter.
+/// collected, under the meter <see cref="MeterName"/>, exported over OTLP by the agent itself (as service
+/// <see cref="ServiceName"/>) where the config's telemetry section sends the node proxy's. Counters of the kernel only
+/// grow (per-CPU sums), so each is a monotonic observable counter.
 /// </summary>
 internal sealed class KernelMetrics : IHostedService, IDisposable
 {
     public const string MeterName = "Mesh.Kernel";
+    public const string ServiceName = "mesh-agent";
 
     private readonly SpliceAgent _splice;
     private readonly L4Agent _l4;
     private readonly L7Agent _l7;
     private readonly FlowAgent _flows;
+    private readonly AgentConfig _config;
+    private readonly ProxyModelMapper _mapper;
     private Meter? _meter;
+    private MeterProvider? _export;
 
-    public KernelMetrics(SpliceAgent splice, L4Agent l4, L7Agent l7, FlowAgent flows)
+    public KernelMetrics(SpliceAgent splice, L4Agent l4, L7Agent l7, FlowAgent flows, AgentConfig config, ProxyModelMapper mapper)
     {
+        _config = config;
+        _mapper = mapper;
         _splice = splice;
         _l4 = l4;
         _l7 = l7;
@@ -45,6 +55,7 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
             "Packets dropped by the XDP filter, by L4 rule");
         _meter.CreateObservableCounter("mesh.kernel.flow_events.lost", () => Observe(_flows.Totals()?.Lost), "{event}",
             "Flow events lost to a full ring buffer");
+        _export = MeshMetricsExport.Start(_mapper.MapTelemetry(_config.Initial.Telemetry), ServiceName, MeterName);
         return Task.CompletedTask;
     }
 
@@ -56,6 +67,8 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
 
     public void Dispose()
     {
+        _export?.Dispose();
+        _export = null;
         _meter?.Dispose();
         _meter = null;
     }

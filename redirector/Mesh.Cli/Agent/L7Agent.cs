@@ -2,9 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using Mesh.Cli.Agent.L7;
 using Mesh.Config;
-using Mesh.Proxy;
 using Mesh.Proxy.Configuration;
-using Mesh.Proxy.Routing;
+using Mesh.Proxy.Isolation;
 using Mesh.Redirector;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Maps;
@@ -15,8 +14,8 @@ using Microsoft.Extensions.Logging;
 namespace Mesh.Cli.Agent;
 
 /// <summary>
-/// The L7 path: hosts the node proxy and diverts, in the kernel, connections to services whose
-/// config carries HTTP policy to it. A config edit updates the proxy's routes and the diverted
+/// The L7 path: runs the node proxy's process (<see cref="ProxyProcess"/>) and diverts, in the kernel, connections to
+/// services whose config carries HTTP policy to it. A config edit updates the proxy's routes and the diverted
 /// set in place; an edit the proxy refuses leaves both as they were.
 /// </summary>
 internal sealed class L7Agent : IHostedService, IAsyncDisposable
@@ -27,7 +26,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private readonly ProxyModelMapper _mapper;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<L7Agent> _logger;
-    private MeshProxyHost? _proxy;
+    private ProxyProcess? _proxy;
     private DivertDatapath? _divert;
     private ProxyWatchdog? _watchdog;
     private TelemetrySettings? _telemetry;
@@ -47,7 +46,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     public DivertCounterSnapshot? ReadDivertCounters() => _divert?.ReadCounters();
 
     /// <summary>The diversion as `mesh status` shows it, or null before the agent started.</summary>
-    public DivertStatus? DivertStatus() => _divert is { } divert ? new DivertStatus(divert.ServiceCount(), divert.ReadCounters()) : null;
+    public DivertStatus? DivertStatus() => _divert is { } divert && _proxy is { } proxy
+        ? new DivertStatus(divert.ServiceCount(), divert.ReadCounters(), proxy.Pid, proxy.Restarts)
+        : null;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -66,20 +67,20 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             _logger.LogInformation("Joined cgroup {Cgroup}: the node proxy's sockets must be in the cgroup whose connections it receives", cgroup);
         }
         var mapping = Map(_config.Initial);
+        ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
+        var (proxyUser, proxyUid) = ProxyUser();
+        divertOptions.ProxyUid = proxyUid;
         IPEndPoint[] listen = divertOptions.ProxyIpv6 is { } ipv6
             ? [divertOptions.ProxyIpv4, new IPEndPoint(ipv6, _overrides.ProxyPort)]
             : [divertOptions.ProxyIpv4];
-        _proxy = await MeshProxyHost.StartAsync(new MeshProxyHostOptions
+        _proxy = new ProxyProcess(new ProxyStartSettings
         {
             Listen = listen,
-            Resolver = new SocketOriginalDestinationResolver(),
-            Services = mapping.Services,
-            LoggerFactory = _loggerFactory,
             ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
-            Configure = proxy => proxy.UpstreamSocketMark = divertOptions.ProxyMark,
             Telemetry = _mapper.MapTelemetry(_config.Initial.Telemetry),
             Limits = _mapper.MapLimits(_config.Initial.Proxy),
-        }, cancellationToken);
+        }, proxyUser, _overrides.Verbose, _loggerFactory.CreateLogger<ProxyProcess>());
+        await _proxy.StartAsync(mapping.Services, cancellationToken);
         _telemetry = _config.Initial.Telemetry;
         _proxySettings = _config.Initial.Proxy;
         // Divert only once the proxy listens and the watchdog saw it serve: a diverted connection must find it there.
@@ -89,7 +90,6 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         _divert.SetSourceCgroups(mapping.SourceCgroupIds);
         _divert.SetServices(_mapper.DivertedServices(_config.Initial));
         _config.Changed += OnConfigChanged;
-        _logger.LogInformation("Node proxy listening on {Listen}, with routes for {Count} service(s)", string.Join(", ", listen.AsEnumerable()), mapping.Services.Count);
     }
 
     /// <summary>
@@ -126,6 +126,24 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Who the node proxy runs as: the agent's own user when that is not root (the proxy drops the capabilities), else
+    /// the default agent user. Never root: the connect programs exempt the proxy's uid from diversion, and every
+    /// root client would escape the proxy with it.
+    /// </summary>
+    private static (string? User, uint Uid) ProxyUser()
+    {
+        var uid = LeastPrivilege.EffectiveUserId();
+        if (uid != 0)
+        {
+            return (null, uid);
+        }
+        return LeastPrivilege.FindUser(LeastPrivilege.DefaultUser) is { } user
+            ? (LeastPrivilege.DefaultUser, user.Uid)
+            : throw new InvalidOperationException($"the node proxy runs as an unprivileged user, and a root agent starts it as '{LeastPrivilege.DefaultUser}', "
+                + $"which does not exist: create it (useradd --system {LeastPrivilege.DefaultUser})");
+    }
+
     private ProxyMapping Map(MeshConfig config)
     {
         var mapping = _mapper.Map(config);
@@ -149,7 +167,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             {
                 // The exporters are built once, with the proxy host.
                 _telemetry = config.Telemetry;
-                _logger.LogWarning("The telemetry section changed; restart the agent to apply it (the proxy keeps exporting as it started)");
+                _logger.LogWarning("The telemetry section changed; restart the agent to apply it (the proxy and the agent keep exporting as they started)");
             }
             if (config.Proxy != _proxySettings)
             {
@@ -158,7 +176,13 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
                 _logger.LogWarning("The proxy section changed; restart the agent to apply it (the proxy keeps the limits it started with)");
             }
             var mapping = Map(config);
-            _proxy.Config.Update(mapping.Services);
+            ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
+            // The watcher's event is synchronous: wait here, so that the proxy has a service's routes before its
+            // connections are diverted to it.
+            if (_proxy.ApplyAsync(mapping.Services, CancellationToken.None).GetAwaiter().GetResult() is { } refusal)
+            {
+                throw new ProxyConfigException([refusal]);
+            }
             _divert.SetSourceCgroups(mapping.SourceCgroupIds);
             _divert.SetServices(_mapper.DivertedServices(config));
         }

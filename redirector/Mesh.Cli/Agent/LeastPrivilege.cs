@@ -9,8 +9,7 @@ namespace Mesh.Cli.Agent;
 /// Capabilities belong to threads and a .NET process has many, so instead of dropping them in place the agent
 /// re-executes itself once: the calling thread switches user keeping those three as ambient capabilities, which
 /// execve hands to the new process image, whose threads then all start with them and nothing more.
-/// The node proxy runs in the same process, so it holds the three too; a separate proxy process would drop them
-/// from the data path as well.
+/// The node proxy is a separate process the agent starts with none (<see cref="StartWithoutCapabilities"/>).
 /// </summary>
 internal static partial class LeastPrivilege
 {
@@ -28,6 +27,8 @@ internal static partial class LeastPrivilege
     private const int PrCapBsetDrop = 24;
     private const int PrCapAmbient = 47;
     private const int PrCapAmbientRaise = 2;
+    private const int PrCapAmbientClearAll = 4;
+    private const int PrSetNoNewPrivs = 38;
     private const uint LinuxCapabilityVersion3 = 0x20080522;
 
     /// <summary>Whether this process should drop: it is root, was not re-executed already, and the user wants it.</summary>
@@ -78,6 +79,48 @@ internal static partial class LeastPrivilege
         Exec();
     }
 
+    /// <summary>
+    /// Starts a program with no capabilities at all, and unable to gain any: not through ambient or inheritable
+    /// capabilities (which this agent holds and execve would hand on), nor a set-user-id or file-capability binary
+    /// later (no_new_privs).
+    /// Both are attributes of the calling thread that fork copies, so they are set on a thread of its own, which
+    /// starts the program and ends; the agent's other threads keep theirs. A root agent starts it as
+    /// <paramref name="user"/>: changing from root to another user clears every capability.
+    /// </summary>
+    public static System.Diagnostics.Process StartWithoutCapabilities(System.Diagnostics.ProcessStartInfo start, string? user)
+    {
+        if (user is not null && GetEffectiveUserId() == 0)
+        {
+            start.UserName = user;
+        }
+        System.Diagnostics.Process? started = null;
+        Exception? failure = null;
+        var launcher = new Thread(() =>
+        {
+            try
+            {
+                Check(Prctl(PrSetNoNewPrivs, 1, 0, 0, 0), "setting no_new_privs");
+                ClearThreadInheritable();
+                Check(Prctl(PrCapAmbient, PrCapAmbientClearAll, 0, 0, 0), "clearing the ambient capabilities");
+                started = System.Diagnostics.Process.Start(start);
+            }
+            catch (Exception error)
+            {
+                failure = error;
+            }
+        }) { Name = "mesh proxy launcher" };
+        launcher.Start();
+        launcher.Join();
+        if (failure is not null)
+        {
+            throw new InvalidOperationException($"starting {start.FileName} without capabilities failed: {failure.Message}", failure);
+        }
+        return started ?? throw new InvalidOperationException($"starting {start.FileName} failed");
+    }
+
+    /// <summary>The uid of this process (its effective user).</summary>
+    public static uint EffectiveUserId() => GetEffectiveUserId();
+
     private static unsafe void SetThreadCapabilities()
     {
         uint low = 0, high = 0;
@@ -95,15 +138,29 @@ internal static partial class LeastPrivilege
         var header = stackalloc uint[2] { LinuxCapabilityVersion3, 0 };
         // Two struct __user_cap_data_struct { effective, permitted, inheritable }: bits 0-31, then 32-63.
         var data = stackalloc uint[6] { low, low, low, high, high, high };
-        // glibc has no capset wrapper; the syscall number is per architecture.
-        var number = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => 126L,
-            Architecture.Arm64 => 91L,
-            var other => throw new PlatformNotSupportedException($"capset on {other}"),
-        };
-        Check((int)Syscall(number, header, data), "setting the thread's capabilities");
+        Check((int)Syscall(CapabilitySyscall(set: true), header, data), "setting the thread's capabilities");
     }
+
+    /// <summary>
+    /// Empties the calling thread's inheritable set (which empties its ambient set too), keeping its effective and
+    /// permitted sets, which a root agent needs to switch the new process to its user.
+    /// </summary>
+    private static unsafe void ClearThreadInheritable()
+    {
+        var header = stackalloc uint[2] { LinuxCapabilityVersion3, 0 };
+        var data = stackalloc uint[6];
+        Check((int)Syscall(CapabilitySyscall(set: false), header, data), "reading the thread's capabilities");
+        data[2] = data[5] = 0;
+        Check((int)Syscall(CapabilitySyscall(set: true), header, data), "clearing the thread's inheritable capabilities");
+    }
+
+    /// <summary>capget or capset: glibc wraps neither, and the syscall numbers are per architecture.</summary>
+    private static long CapabilitySyscall(bool set) => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => set ? 126L : 125L,
+        Architecture.Arm64 => set ? 91L : 90L,
+        var other => throw new PlatformNotSupportedException($"capget/capset on {other}"),
+    };
 
     private static unsafe void Exec()
     {

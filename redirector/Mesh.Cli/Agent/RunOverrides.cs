@@ -2,8 +2,11 @@ using Mesh.Config;
 
 namespace Mesh.Cli.Agent;
 
-/// <summary>`mesh run` flags that take precedence over the config file; null means "as the config says".</summary>
-internal sealed record RunOverrides(string? CgroupPath, string? PinDirectory, bool NoSplice, string? ObjectDirectory, int ProxyPort)
+/// <summary>
+/// `mesh run` flags: most take precedence over the config file (null means "as the config says"); Verbose is passed on
+/// to the node proxy's process.
+/// </summary>
+internal sealed record RunOverrides(string? CgroupPath, string? PinDirectory, bool NoSplice, string? ObjectDirectory, int ProxyPort, bool Verbose = false)
 {
     /// <summary>The node proxy's port when none is given: where diverted connections land.</summary>
     public const int DefaultProxyPort = 15001;

@@ -14,5 +14,6 @@ internal static class MeshCommandLine
         DemoCommand.Create(),
         ConfigCommand.Create(),
         PolicyCommand.Create(),
+        ProxyCommand.Create(),
     };
 }

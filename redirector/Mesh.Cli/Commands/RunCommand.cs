@@ -42,7 +42,7 @@ internal static class RunCommand
         var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, proxyPort, runAs, bpfDirectory, verbose };
         command.SetAction((result, cancellation) =>
         {
-            var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName, result.GetValue(proxyPort));
+            var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName, result.GetValue(proxyPort), result.GetValue(verbose));
             return RunAsync(result.GetValue(config), overrides, result.GetValue(runAs)!, result.GetValue(verbose), cancellation);
         });
         return command;
@@ -78,26 +78,7 @@ internal static class RunCommand
         }
 
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(verbose ? LogLevel.Trace : LogLevel.Information);
-        builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
-        // A failed start is reported once, as a one-line error below, not also as the host's stack trace.
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
-        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
-        // YARP brings data protection (for session-affinity cookies), whose key ring, loaded at start, warns three times
-        // that an agent user without a home directory keeps its keys in memory. Mesh routes have no session affinity,
-        // so nothing is ever protected with them; its errors still show.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
-        // The node proxy serves every request of the node: per-request lines of ASP.NET Core and YARP
-        // (about six each) would cost more than the forwarding itself. --verbose brings them back.
-        if (!verbose)
-        {
-            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-            // Hosting starts an Activity for every request whenever this category logs at any level (for log scopes),
-            // and HttpClient then starts a child and writes a traceparent upstream: two activities per request that
-            // nothing reads. It only logs request start and finish; tracing, when configured, has its own listener.
-            builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
-            builder.Logging.AddFilter("Yarp", LogLevel.Warning);
-        }
+        AgentLogging.Configure(builder.Logging, verbose);
         builder.Services.AddSingleton(overrides);
         builder.Services.AddSingleton(services => AgentConfig.Open(configFile, services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(services => LibBpfLog.Install(services.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
@@ -147,7 +128,7 @@ internal static class RunCommand
             await File.WriteAllTextAsync(logFile, error.LibBpfLog, CancellationToken.None);
             return CliError.Report($"{error.Message}; the verifier log is in {logFile} (or run with --verbose)");
         }
-        catch (Exception error) when (error is BpfException or ProxyConfigException or IOException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception error) when (error is BpfException or ProxyConfigException or ProxyStartException or IOException or InvalidOperationException or UnauthorizedAccessException)
         {
             return CliError.Report(error.Message);
         }

@@ -49,6 +49,8 @@ internal static class StatusReport
             text.AppendLine();
             AppendTable(text, ["L7 DIVERSION", "VALUE"],
             [
+                ["node proxy process", divert.ProxyPid is { } pid ? $"pid {pid}, unprivileged" : "down, starting again"],
+                ["node proxy restarts", divert.ProxyRestarts.ToString("N0")],
                 ["services with HTTP policy", divert.Services.ToString("N0")],
                 ["connections diverted", divert.Counters.Connections.ToString("N0")],
                 ["original destinations answered", divert.Counters.OriginalDstAnswered.ToString("N0")],

@@ -40,14 +40,14 @@ public unsafe struct OriginalDst
     public ulong SourceCgroup;
 }
 
-/// <summary>Mirror of <c>struct divert_settings</c>: the node proxy's listener and the mark of its upstream sockets.</summary>
+/// <summary>Mirror of <c>struct divert_settings</c>: the node proxy's listener and the uid whose connections are its own.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct DivertSettings
 {
     public uint ProxyIp4;
     public fixed uint ProxyIp6[4];
     public uint ProxyPort;
-    public uint ProxyMark;
+    public uint ProxyUid;
     public uint Pad;
     public ulong HeartbeatTimeoutNs;
 }

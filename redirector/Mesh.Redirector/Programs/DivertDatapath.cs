@@ -140,7 +140,7 @@ public sealed class DivertDatapath : IDisposable
         {
             ProxyIp4 = BitConverter.ToUInt32(Options.ProxyIpv4.Address.GetAddressBytes()),
             ProxyPort = (uint)Options.ProxyIpv4.Port,
-            ProxyMark = Options.ProxyMark,
+            ProxyUid = Options.ProxyUid,
             HeartbeatTimeoutNs = Options.HeartbeatTimeout is { } timeout ? (ulong)(timeout.Ticks * 100) : 0,
         };
         Options.ProxyIpv6?.GetAddressBytes().CopyTo(new Span<byte>(settings.ProxyIp6, 16));

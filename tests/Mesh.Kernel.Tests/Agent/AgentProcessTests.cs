@@ -18,7 +18,7 @@ public sealed class AgentProcessTests
         using var sandbox = AgentSandbox.Create("privileges");
         var agent = await sandbox.StartAgentAsync();
 
-        var status = File.ReadAllLines($"/proc/{agent.Pid}/status").ToDictionary(line => line.Split(':')[0], line => line.Split(':', 2)[1].Trim());
+        var status = ProcStatus(agent.Pid);
         var meshUid = File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Single(fields => fields[0] == "mesh")[2];
 
         Assert.Equal([meshUid, meshUid, meshUid, meshUid], status["Uid"].Split('\t', StringSplitOptions.RemoveEmptyEntries));
@@ -36,6 +36,33 @@ public sealed class AgentProcessTests
         // /proc/PID/environ is what execve passed, so this is what the runtime read.
         var environment = File.ReadAllText($"/proc/{agent.Pid}/environ").Split('\0');
         Assert.Contains("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1", environment);
+    }
+
+    [Fact]
+    public async Task NodeProxy_RunsAsItsOwnProcess_AsMeshUser_WithNoCapabilitiesAndNoWayToGainAny()
+    {
+        using var sandbox = AgentSandbox.Create("proxyprivs");
+        var agent = await sandbox.StartAgentAsync("--proxy-port", LoopbackPair.FreePort().ToString());
+        var proxyPid = agent.NodeProxyPid();
+        Assert.True(proxyPid is not null, $"no `mesh proxy` child of agent {agent.Pid}");
+
+        var status = ProcStatus(proxyPid.Value);
+        var meshUid = File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Single(fields => fields[0] == "mesh")[2];
+        Assert.Equal([meshUid, meshUid, meshUid, meshUid], status["Uid"].Split('\t', StringSplitOptions.RemoveEmptyEntries));
+        foreach (var set in new[] { "CapEff", "CapPrm", "CapInh", "CapAmb" })
+        {
+            Assert.True(Convert.ToUInt64(status[set], 16) == 0, $"the node proxy's {set} is {status[set]}, expected none");
+        }
+        // No set-user-id or file-capability program it might run could give any back.
+        Assert.Equal("1", status["NoNewPrivs"]);
+        // In the agent's cgroup, where the kernel answers its getsockopt(SO_ORIGINAL_DST).
+        Assert.Equal(File.ReadAllText($"/proc/{agent.Pid}/cgroup"), File.ReadAllText($"/proc/{proxyPid}/cgroup"));
+        var report = await sandbox.StatusAsync();
+        Assert.Contains($"pid {proxyPid}, unprivileged", report.StdOut);
+
+        // SIGTERM to the agent ends the proxy too.
+        Assert.Equal(0, await agent.StopAsync());
+        Assert.False(Directory.Exists($"/proc/{proxyPid}"), $"the node proxy {proxyPid} outlived the agent");
     }
 
     [Fact]
@@ -180,4 +207,8 @@ public sealed class AgentProcessTests
         Assert.True(exitCode == 0, $"the agent exited with {exitCode} on SIGINT:{Environment.NewLine}{agent.Output}");
         await sandbox.AssertNothingLeftAsync(maps.Values);
     }
+
+    /// <summary>/proc/PID/status as key → value.</summary>
+    private static Dictionary<string, string> ProcStatus(int pid) =>
+        File.ReadAllLines($"/proc/{pid}/status").ToDictionary(line => line.Split(':')[0], line => line.Split(':', 2)[1].Trim());
 }

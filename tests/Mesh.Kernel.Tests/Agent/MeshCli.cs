@@ -188,6 +188,31 @@ public sealed class AgentProcess : IDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>The pid of the node proxy process this agent started (`mesh proxy`), or null while there is none.</summary>
+    public int? NodeProxyPid()
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+            try
+            {
+                var parent = File.ReadLines(Path.Combine(directory, "status")).FirstOrDefault(line => line.StartsWith("PPid:", StringComparison.Ordinal));
+                if (parent?.Split('\t')[1] == Pid.ToString() && File.ReadAllText(Path.Combine(directory, "cmdline")).Split('\0').Contains("proxy"))
+                {
+                    return pid;
+                }
+            }
+            catch (IOException)
+            {
+                // Exited while listed.
+            }
+        }
+        return null;
+    }
+
     public void Dispose()
     {
         try

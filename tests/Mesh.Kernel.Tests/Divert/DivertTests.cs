@@ -11,7 +11,6 @@ namespace Mesh.Kernel.Tests.Divert;
 /// </summary>
 public sealed class DivertTests
 {
-    private const uint ProxyMark = 0x4d455348;
     private static readonly IPAddress ServiceAddress = IPAddress.Parse("127.0.0.10");
 
     [Fact]
@@ -19,7 +18,7 @@ public sealed class DivertTests
     {
         using var cgroup = SplicedCgroup.Create();
         using var proxy = LoopbackPair.Listen(IPAddress.Loopback);
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         var service = new IPEndPoint(ServiceAddress, 8080);
         divert.SetServices([service]);
 
@@ -41,7 +40,7 @@ public sealed class DivertTests
     {
         using var cgroup = SplicedCgroup.Create();
         using var proxy = LoopbackPair.Listen(IPAddress.Loopback);
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         divert.SetServices([new IPEndPoint(ServiceAddress, 8080)]);
         var before = cgroup.Counters();
 
@@ -54,21 +53,23 @@ public sealed class DivertTests
     }
 
     [Fact]
-    public async Task Connect_FromProxyMarkedSocket_IsNotDivertedBack()
+    public async Task Connect_FromTheProxysUser_IsNotDivertedBack()
     {
         using var cgroup = SplicedCgroup.Create();
         using var proxy = LoopbackPair.Listen(IPAddress.Loopback);
         using var upstream = LoopbackPair.Listen(ServiceAddress);
         var service = (IPEndPoint)upstream.LocalEndPoint!;
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         divert.SetServices([service]);
 
-        using var proxyUpstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        proxyUpstream.SetRawSocketOption(1 /* SOL_SOCKET */, 36 /* SO_MARK */, BitConverter.GetBytes(ProxyMark));
-        await proxyUpstream.ConnectAsync(service);
+        // A process of the proxy's uid, in the cgroup as this one is, calls the service as the proxy calls upstreams.
+        var connect = ProxyUserConnect.SendAsync(SplicedCgroup.ProxyUid, service, "from-the-proxy");
         using var accepted = await upstream.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        var buffer = new byte[64];
+        var received = await accepted.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(5));
+        await connect;
 
-        await SocketStreams.AssertDeliveredAsync(proxyUpstream, accepted, SocketStreams.RandomBytes(1024));
+        Assert.Equal("from-the-proxy", System.Text.Encoding.ASCII.GetString(buffer, 0, received));
         Assert.Equal((0UL, 1UL), (divert.ReadCounters().Connections, divert.ReadCounters().ProxyConnectionsSkipped));
     }
 
@@ -77,7 +78,7 @@ public sealed class DivertTests
     {
         using var cgroup = SplicedCgroup.Create();
         using var proxy = LoopbackPair.Listen(IPAddress.Loopback);
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         var service = new IPEndPoint(ServiceAddress, 8081);
         divert.SetServices([service]);
 
@@ -98,7 +99,7 @@ public sealed class DivertTests
         using var proxy6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = false };
         proxy6.Bind(new IPEndPoint(IPAddress.IPv6Loopback, port));
         proxy6.Listen();
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         var service = new IPEndPoint(IPAddress.Parse("::1"), 8082);
         divert.SetServices([service]);
 
@@ -116,7 +117,7 @@ public sealed class DivertTests
         using var proxy = LoopbackPair.Listen(IPAddress.Loopback);
         using var direct = LoopbackPair.Listen(ServiceAddress);
         var service = (IPEndPoint)direct.LocalEndPoint!;
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         divert.SetServices([service]);
         using var early = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await early.ConnectAsync(service);

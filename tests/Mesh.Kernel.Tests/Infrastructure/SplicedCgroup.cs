@@ -65,10 +65,13 @@ public sealed class SplicedCgroup : IDisposable
         return Datapath;
     }
 
+    /// <summary>The uid the diversion takes for the node proxy's: no test client runs as it (see <c>ProxyUserConnect</c>).</summary>
+    public const uint ProxyUid = 1337;
+
     /// <summary>Attaches the L7 diversion to the same cgroup, sending diverted connections to <paramref name="proxy"/>.</summary>
-    public DivertDatapath AttachDivert(IPEndPoint proxy, uint proxyMark)
+    public DivertDatapath AttachDivert(IPEndPoint proxy)
     {
-        Divert = DivertDatapath.Attach(new DivertOptions { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory, ProxyIpv4 = proxy, ProxyMark = proxyMark }, _libBpfLog, NullLogger.Instance);
+        Divert = DivertDatapath.Attach(new DivertOptions { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory, ProxyIpv4 = proxy, ProxyUid = ProxyUid }, _libBpfLog, NullLogger.Instance);
         return Divert;
     }
 

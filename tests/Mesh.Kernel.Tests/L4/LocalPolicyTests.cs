@@ -13,7 +13,6 @@ namespace Mesh.Kernel.Tests.L4;
 /// </summary>
 public sealed class LocalPolicyTests(ITestOutputHelper output)
 {
-    private const uint ProxyMark = 0x4d455348;
 
     [Fact]
     public async Task Connect_ToDeniedDestination_FailsWithEpermInUnder10Ms_AndAllowedOneConnects()
@@ -154,7 +153,7 @@ public sealed class LocalPolicyTests(ITestOutputHelper output)
         var deniedService = new IPEndPoint(IPAddress.Parse("127.0.0.21"), 8080);
         var allowedService = new IPEndPoint(IPAddress.Parse("127.0.0.22"), 8080);
         cgroup.AttachL4(DenyTcp(deniedService.Address.ToString(), deniedService.Port));
-        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!, ProxyMark);
+        var divert = cgroup.AttachDivert((IPEndPoint)proxy.LocalEndPoint!);
         divert.SetServices([deniedService, allowedService]);
 
         var refused = RawConnect.Errno(deniedService);

@@ -9,9 +9,10 @@ using Xunit.Abstractions;
 namespace Mesh.Kernel.Tests.L7;
 
 /// <summary>
-/// When the node proxy is gone (the agent killed with -9 mid-load), each diverted service follows
-/// its failMode: open connects to the service itself within a second, closed refuses at once; a
-/// restarted agent takes over the pinned programs in place; SIGTERM drains in-flight requests.
+/// When the node proxy is gone (its process or the whole agent killed with -9 mid-load), each diverted service
+/// follows its failMode: open connects to the service itself within a second, closed refuses at once; the agent
+/// starts a killed proxy again, a restarted agent takes over the pinned programs in place; SIGTERM drains in-flight
+/// requests.
 /// </summary>
 public sealed class FailModeTests(ITestOutputHelper output)
 {
@@ -20,168 +21,219 @@ public sealed class FailModeTests(ITestOutputHelper output)
     [Fact]
     public async Task FailOpen_AgentKilled_RequestsReachTheServiceDirectlyWithin1s_AndRestartDivertsAgain()
     {
-        await using var upstream = await SlowUpstream.StartAsync(ServiceAddress);
-        using var sandbox = AgentSandbox.Create("failopen");
-        var configFile = await WriteConfigAsync(sandbox, upstream.EndPoint, "open");
-        try
-        {
-            var agent = await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
-            sandbox.EnterCgroup();
-            using var client = L7Node.Client();
-            Assert.True(await ProxiedAsync(client, upstream.EndPoint), "before the kill, requests go through the proxy");
+        await using var node = await FailModeNode.StartAsync("failopen", "open");
+        Assert.True(await node.ProxiedAsync(), "before the kill, requests go through the proxy");
 
-            await agent.KillHardAsync();
-            var clock = Stopwatch.StartNew();
-            var failures = 0;
-            while (true)
-            {
-                try
-                {
-                    Assert.False(await ProxiedAsync(client, upstream.EndPoint), "nothing proxies after the kill");
-                    break;
-                }
-                catch (HttpRequestException)
-                {
-                    failures++;
-                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"requests still fail {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
-                    await Task.Delay(20);
-                }
-            }
-            var recovered = clock.Elapsed;
-            output.WriteLine($"fail open: direct requests succeed {recovered.TotalMilliseconds:F0} ms after kill -9 ({failures} failed meanwhile)");
-            for (var i = 0; i < 20; i++)
-            {
-                Assert.False(await ProxiedAsync(client, upstream.EndPoint));
-            }
-            Assert.True(PinnedDivertCounters(sandbox).FailedOpen >= 21);
-
-            sandbox.LeaveCgroup();
-            await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
-            sandbox.EnterCgroup();
-            Assert.True(await ProxiedAsync(client, upstream.EndPoint), "the restarted agent diverts again");
-            var attached = await BpfTool.CgroupProgramsAsync(sandbox.CgroupPath);
-            Assert.Equal(attached.Count, attached.Select(program => program.Split(' ').Last()).Distinct().Count());
-        }
-        finally
+        await node.Agent.KillHardAsync();
+        var clock = Stopwatch.StartNew();
+        var failures = 0;
+        while (true)
         {
-            sandbox.LeaveCgroup();
-            File.Delete(configFile);
+            try
+            {
+                Assert.False(await node.ProxiedAsync(), "nothing proxies after the kill");
+                break;
+            }
+            catch (HttpRequestException)
+            {
+                failures++;
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"requests still fail {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
+                await Task.Delay(20);
+            }
         }
+        var recovered = clock.Elapsed;
+        output.WriteLine($"fail open: direct requests succeed {recovered.TotalMilliseconds:F0} ms after kill -9 ({failures} failed meanwhile)");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.False(await node.ProxiedAsync());
+        }
+        Assert.True(node.PinnedDivertCounters().FailedOpen >= 21);
+
+        await node.RestartAgentAsync();
+        Assert.True(await node.ProxiedAsync(), "the restarted agent diverts again");
+        var attached = await BpfTool.CgroupProgramsAsync(node.Sandbox.CgroupPath);
+        Assert.Equal(attached.Count, attached.Select(program => program.Split(' ').Last()).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task FailOpen_ProxyProcessKilled_RequestsReachTheServiceWithin1s_AndTheAgentStartsItAgain()
+    {
+        await using var node = await FailModeNode.StartAsync("proxykill", "open");
+        var proxyPid = node.Agent.NodeProxyPid() ?? throw new InvalidOperationException($"no node proxy process under agent {node.Agent.Pid}");
+        Assert.True(await node.ProxiedAsync(), "before the kill, requests go through the proxy");
+
+        Process.GetProcessById(proxyPid).Kill();
+        var clock = Stopwatch.StartNew();
+        var served = new List<bool>();
+        while (clock.Elapsed < TimeSpan.FromSeconds(20) && !(served.Contains(false) && served[^1]))
+        {
+            try
+            {
+                served.Add(await node.ProxiedAsync());
+            }
+            catch (HttpRequestException)
+            {
+                Assert.True(served.Contains(false) || clock.Elapsed < TimeSpan.FromSeconds(1), $"requests still fail {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
+            }
+            await Task.Delay(20);
+        }
+
+        output.WriteLine($"proxy kill -9: {served.Count(proxied => !proxied)} request(s) direct, then proxied again {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
+        Assert.True(served.Contains(false), "no request reached the service directly while the proxy was down");
+        Assert.True(served[^1], "the proxy did not serve again within 20 s of its kill");
+        var restarted = node.Agent.NodeProxyPid();
+        Assert.True(restarted is not null && restarted != proxyPid, $"node proxy pid {restarted} after killing {proxyPid}");
+        var report = await node.Sandbox.StatusAsync();
+        Assert.Equal(1UL, StatusTable.Counter(report.StdOut, "node proxy restarts"));
+        Assert.False(node.Agent.HasExited, "the agent must outlive its proxy");
     }
 
     [Fact]
     public async Task FailClosed_AgentKilled_ConnectsAreRefusedWithinASecond_InUnder10Ms()
     {
-        await using var upstream = await SlowUpstream.StartAsync(ServiceAddress);
-        using var sandbox = AgentSandbox.Create("failclosed");
-        var configFile = await WriteConfigAsync(sandbox, upstream.EndPoint, "closed");
-        try
-        {
-            var agent = await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
-            sandbox.EnterCgroup();
-            using var client = L7Node.Client();
-            Assert.True(await ProxiedAsync(client, upstream.EndPoint));
+        await using var node = await FailModeNode.StartAsync("failclosed", "closed");
+        Assert.True(await node.ProxiedAsync());
 
-            await agent.KillHardAsync();
-            var clock = Stopwatch.StartNew();
-            while (RawConnect.Errno(upstream.EndPoint) != RawConnect.Eperm)
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"connects are not refused {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
-                await Task.Delay(20);
-            }
-            var refusedAfter = clock.Elapsed;
-            var timings = new List<double>();
-            for (var i = 0; i < 21; i++)
-            {
-                var attempt = Stopwatch.StartNew();
-                Assert.Equal(RawConnect.Eperm, RawConnect.Errno(upstream.EndPoint));
-                timings.Add(attempt.Elapsed.TotalMilliseconds);
-            }
-            timings.Sort();
-            output.WriteLine($"fail closed: EPERM {refusedAfter.TotalMilliseconds:F0} ms after kill -9; each refusal median {timings[10]:F3} ms, max {timings[^1]:F3} ms");
-            Assert.True(timings[10] < 10, $"median refusal {timings[10]:F3} ms");
-            await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync($"http://{upstream.EndPoint}/"));
-            Assert.True(PinnedDivertCounters(sandbox).FailedClosed >= 22);
-        }
-        finally
+        await node.Agent.KillHardAsync();
+        var clock = Stopwatch.StartNew();
+        while (RawConnect.Errno(node.Service) != RawConnect.Eperm)
         {
-            sandbox.LeaveCgroup();
-            File.Delete(configFile);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"connects are not refused {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
+            await Task.Delay(20);
         }
+        var refusedAfter = clock.Elapsed;
+        var timings = new List<double>();
+        for (var i = 0; i < 21; i++)
+        {
+            var attempt = Stopwatch.StartNew();
+            Assert.Equal(RawConnect.Eperm, RawConnect.Errno(node.Service));
+            timings.Add(attempt.Elapsed.TotalMilliseconds);
+        }
+        timings.Sort();
+
+        output.WriteLine($"fail closed: EPERM {refusedAfter.TotalMilliseconds:F0} ms after kill -9; each refusal median {timings[10]:F3} ms, max {timings[^1]:F3} ms");
+        Assert.True(timings[10] < 10, $"median refusal {timings[10]:F3} ms");
+        await Assert.ThrowsAsync<HttpRequestException>(() => node.Client.GetAsync($"http://{node.Service}/"));
+        Assert.True(node.PinnedDivertCounters().FailedClosed >= 22);
     }
 
     [Fact]
     public async Task Sigterm_DrainsInFlightRequest_NewConnectionsFollowFailMode_ThenDetachesEverything()
     {
-        await using var upstream = await SlowUpstream.StartAsync(ServiceAddress);
-        using var sandbox = AgentSandbox.Create("drain");
-        var configFile = await WriteConfigAsync(sandbox, upstream.EndPoint, "closed");
-        try
-        {
-            var agent = await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
-            sandbox.EnterCgroup();
-            using var client = L7Node.Client();
-            var inFlight = client.GetAsync($"http://{upstream.EndPoint}/slow");
-            await Task.Delay(300);
+        await using var node = await FailModeNode.StartAsync("drain", "closed");
+        var inFlight = node.Client.GetAsync($"http://{node.Service}/slow");
+        await Task.Delay(300);
 
-            var stopping = agent.StopAsync();
-            var clock = Stopwatch.StartNew();
-            while (RawConnect.Errno(upstream.EndPoint) != RawConnect.Eperm)
+        var stopping = node.Agent.StopAsync();
+        var clock = Stopwatch.StartNew();
+        while (RawConnect.Errno(node.Service) != RawConnect.Eperm)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), "new connections do not follow the fail mode while the agent drains");
+            await Task.Delay(20);
+        }
+        using var slow = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, slow.StatusCode);
+        Assert.Equal("upstream", await slow.Content.ReadAsStringAsync());
+        Assert.Equal(0, await stopping);
+
+        node.Sandbox.LeaveCgroup();
+        await node.Sandbox.AssertNothingLeftAsync();
+        Assert.Equal(0, RawConnect.Errno(node.Service)); // nothing attached: the service is reached directly
+    }
+
+    /// <summary>
+    /// One service with HTTP policy and the given fail mode, a slow upstream where clients dial it (no endpoints, so
+    /// failing open reaches it directly), an agent serving it, and this test in the agent's cgroup.
+    /// </summary>
+    private sealed class FailModeNode : IAsyncDisposable
+    {
+        private readonly SlowUpstream _upstream;
+        private readonly string _configFile;
+
+        private FailModeNode(SlowUpstream upstream, AgentSandbox sandbox, string configFile)
+        {
+            _upstream = upstream;
+            Sandbox = sandbox;
+            _configFile = configFile;
+        }
+
+        public AgentSandbox Sandbox { get; }
+
+        public AgentProcess Agent { get; private set; } = null!;
+
+        public HttpClient Client { get; } = L7Node.Client();
+
+        public IPEndPoint Service => _upstream.EndPoint;
+
+        public static async Task<FailModeNode> StartAsync(string label, string failMode)
+        {
+            var upstream = await SlowUpstream.StartAsync(ServiceAddress);
+            var sandbox = AgentSandbox.Create(label);
+            var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
+            var node = new FailModeNode(upstream, sandbox, configFile);
+            try
             {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), "new connections do not follow the fail mode while the agent drains");
-                await Task.Delay(20);
+                await File.WriteAllTextAsync(configFile, $$"""
+                    agent:
+                      drainTimeout: 5s
+                    services:
+                      - name: reports
+                        address: {{upstream.EndPoint.Address}}
+                        port: {{upstream.EndPoint.Port}}
+                        failMode: {{failMode}}
+                        rules:
+                          - name: all
+                            filters:
+                              - type: ResponseHeaderModifier
+                                responseHeaderModifier: { set: [{ name: x-mesh-proxied, value: "1" }] }
+                    """);
+                await node.RestartAgentAsync();
+                return node;
             }
-            using var slow = await inFlight;
-            Assert.Equal(HttpStatusCode.OK, slow.StatusCode);
-            Assert.Equal("upstream", await slow.Content.ReadAsStringAsync());
-            Assert.Equal(0, await stopping);
-
-            sandbox.LeaveCgroup();
-            await sandbox.AssertNothingLeftAsync();
-            Assert.Equal(0, RawConnect.Errno(upstream.EndPoint)); // nothing attached: the service is reached directly
+            catch
+            {
+                await node.DisposeAsync();
+                throw;
+            }
         }
-        finally
+
+        /// <summary>Starts an agent (again) on the config, from outside the cgroup, then enters it.</summary>
+        public async Task RestartAgentAsync()
         {
-            sandbox.LeaveCgroup();
-            File.Delete(configFile);
+            Sandbox.LeaveCgroup();
+            Agent = await Sandbox.StartAgentAsync("--config", _configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
+            Sandbox.EnterCgroup();
         }
-    }
 
-    private static async Task<string> WriteConfigAsync(AgentSandbox sandbox, IPEndPoint service, string failMode)
-    {
-        var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
-        // No endpoints: the service runs where clients dial, so failing open reaches it directly.
-        await File.WriteAllTextAsync(configFile, $$"""
-            agent:
-              drainTimeout: 5s
-            services:
-              - name: reports
-                address: {{service.Address}}
-                port: {{service.Port}}
-                failMode: {{failMode}}
-                rules:
-                  - name: all
-                    filters:
-                      - type: ResponseHeaderModifier
-                        responseHeaderModifier: { set: [{ name: x-mesh-proxied, value: "1" }] }
-            """);
-        return configFile;
-    }
+        /// <summary>One request on a new connection; whether the node proxy served it.</summary>
+        public async Task<bool> ProxiedAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{Service}/");
+            request.Headers.ConnectionClose = true;
+            using var response = await Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("upstream", await response.Content.ReadAsStringAsync());
+            return response.Headers.Contains("x-mesh-proxied");
+        }
 
-    /// <summary>One request on a new connection; whether the node proxy served it.</summary>
-    private static async Task<bool> ProxiedAsync(HttpClient client, IPEndPoint service)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{service}/");
-        request.Headers.ConnectionClose = true;
-        using var response = await client.SendAsync(request);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("upstream", await response.Content.ReadAsStringAsync());
-        return response.Headers.Contains("x-mesh-proxied");
-    }
+        public DivertCounterSnapshot PinnedDivertCounters()
+        {
+            using var counters = BpfMap.OpenPinned(Path.Combine(Sandbox.PinDirectory, MapNames.DivertCounters));
+            return DivertCounterReader.Read(counters);
+        }
 
-    private static DivertCounterSnapshot PinnedDivertCounters(AgentSandbox sandbox)
-    {
-        using var counters = BpfMap.OpenPinned(Path.Combine(sandbox.PinDirectory, MapNames.DivertCounters));
-        return DivertCounterReader.Read(counters);
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            try
+            {
+                Sandbox.Dispose();
+            }
+            finally
+            {
+                File.Delete(_configFile);
+                await _upstream.DisposeAsync();
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 using Mesh.Proxy.Telemetry;
 using OpenTelemetry.Exporter;
+using OpenTelemetry.Resources;
 
 namespace Mesh.Proxy.Tests.Telemetry;
 
@@ -112,12 +113,15 @@ public sealed class TelemetryExportPlanTests
     [InlineData("OTEL_SERVICE_NAME", "mesh-node", null)]
     [InlineData("OTEL_RESOURCE_ATTRIBUTES", "team=a, service.name=mesh-node", null)]
     [InlineData("OTEL_RESOURCE_ATTRIBUTES", "team=a", "mesh-proxy")]
-    public void ServiceName_SetByMeshOnlyWhenTheEnvironmentGivesNone(string? variable, string? value, string? expected)
+    public void DescribeService_NamesTheResourceOnlyWhenTheEnvironmentGivesNoName(string? variable, string? value, string? expected)
     {
         var environment = variable is null ? With() : With((variable, value!));
         var plan = TelemetryExportPlan.Resolve(environment with { Endpoint = Collector })!;
+        var resource = ResourceBuilder.CreateEmpty();
 
-        Assert.Equal(expected, plan.ServiceName);
+        plan.DescribeService(resource, "mesh-proxy");
+
+        Assert.Equal(expected, resource.Build().Attributes.FirstOrDefault(a => a.Key == "service.name").Value);
     }
 
     [Fact]

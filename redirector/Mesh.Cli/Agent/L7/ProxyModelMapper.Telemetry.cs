@@ -26,7 +26,6 @@ internal sealed partial class ProxyModelMapper
             },
             SamplingRatio = telemetry.Tracing.SamplingRatio,
             MetricExportInterval = telemetry.Metrics.ExportInterval,
-            AdditionalMeters = [KernelMetrics.MeterName],
         };
     }
 }

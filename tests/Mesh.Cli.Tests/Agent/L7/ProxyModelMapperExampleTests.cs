@@ -1,6 +1,8 @@
+using System.Net;
 using Mesh.Cli.Agent.L7;
 using Mesh.Config;
 using Mesh.Proxy.Configuration;
+using Mesh.Proxy.Isolation;
 
 namespace Mesh.Cli.Tests.Agent.L7;
 
@@ -42,6 +44,34 @@ public class ProxyModelMapperExampleTests
         var policed = _mapper.Map(config).Services.Where(s => config.Services.Single(c => c.Name == s.Name).HasHttpPolicy).Select(s => s.Address);
         Assert.Equal(policed, diverted.Select(service => service.EndPoint));
         Assert.NotEmpty(diverted);
+    }
+
+    [Theory]
+    [MemberData(nameof(L7Examples))]
+    public void Map_L7ExampleFile_CrossesThePipeToTheProxyProcessUnchanged(string fileName)
+    {
+        var config = Load(fileName);
+        var instruction = new ProxyInstruction
+        {
+            Generation = 1,
+            Start = new ProxyStartSettings
+            {
+                Listen = [new IPEndPoint(IPAddress.Loopback, 15001), new IPEndPoint(IPAddress.IPv6Loopback, 15001)],
+                Limits = _mapper.MapLimits(config.Proxy),
+                Telemetry = _mapper.MapTelemetry(config.Telemetry),
+                ShutdownTimeout = config.Agent.DrainTimeout,
+            },
+            Services = _mapper.Map(config).Services,
+        };
+
+        var line = ProxyWireFormat.Write(instruction);
+        var received = ProxyWireFormat.Read<ProxyInstruction>(line);
+
+        // Written again, what the proxy read gives the same line: nothing was lost or changed on the way.
+        Assert.DoesNotContain('\n', line);
+        Assert.Equal(line, ProxyWireFormat.Write(received));
+        Assert.Empty(ProxyConfigValidator.Validate(received.Services));
+        Assert.Equal(instruction.Services.Select(s => s.Address), received.Services.Select(s => s.Address));
     }
 
     [Theory]
