@@ -70,7 +70,7 @@ PARALLEL=200  # connections being opened at once
 OP_TIMEOUT=10 # s per connect and per exchange
 SETTLE=2      # s before each memory sample (freed sockets go after an RCU grace period)
 # File descriptors per process: the client holds one end of each connection, the echo server (or the
-# agent, for l7) the other.
+# node proxy, for l7: a child of the agent, with its limit) the other.
 NOFILE=$(((N_SPLICED > N_L7 ? N_SPLICED : N_L7) + 4096))
 
 bench_init

@@ -110,6 +110,9 @@ declare -A URL MASTER PROXY_PIDS # PROXY_PIDS[mode]: pids whose CPU is the proxy
 CPU_RESULTS=
 bench() { # mode run file
 	local mode=$1 run=$2 f=$3 t0 t1
+	# The node proxy's process and the agent's (watchdog, maps): Mesh's whole cost, as nginx's workers are nginx's.
+	# Resolved for each run: a proxy the agent restarts has a new pid.
+	[[ $mode == mesh ]] && PROXY_PIDS[mesh]=$(mesh_pids)
 	t0=$(cpu_ticks ${PROXY_PIDS[$mode]})
 	run_wrk "$mode" "$run" "$f" "${URL[$mode]}/$f.bin" || true
 	t1=$(cpu_ticks ${PROXY_PIDS[$mode]})
@@ -141,8 +144,6 @@ agent_args=(--config "$TMP/mesh.yaml" --proxy-port "$PROXY_PORT")
 # which --request-logs asks for (it also turns on every other debug line of the agent).
 ((REQUEST_LOGS)) && agent_args+=(--verbose)
 start_agent mesh "${agent_args[@]}"
-# The node proxy's process and the agent's (watchdog, maps): Mesh's whole cost, as nginx's workers are nginx's.
-PROXY_PIDS[mesh]=$(mesh_pids)
 grep -Eq "Node proxy process [0-9]+ listening" "$TMP/agent-mesh.log" || log "warning: no 'Node proxy process ... listening' line in the agent log"
 RSS_IDLE=$(mesh_kib VmRSS)
 

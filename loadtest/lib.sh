@@ -332,10 +332,11 @@ start_agent() {
 }
 
 # stop_agent: SIGTERM, bounded wait (then SIGKILL and AGENT_FAIL=1), and a
-# check that nothing stays pinned or attached.
+# check that nothing stays pinned or attached and that the node proxy went too.
 stop_agent() {
-	local rc=0 left
+	local rc=0 left proxy
 	[[ -n $AGENT_PID ]] || return 0
+	proxy=$(node_proxy_pid)
 	kill -TERM "$AGENT_PID" 2>/dev/null || true
 	if ! wait_gone "$AGENT_STOP_TIMEOUT" "$AGENT_PID"; then
 		log "agent did not exit ${AGENT_STOP_TIMEOUT}s after SIGTERM; killing it"
@@ -344,6 +345,13 @@ stop_agent() {
 	fi
 	wait "$AGENT_PID" 2>/dev/null || rc=$?
 	AGENT_PID=
+	# The agent drains and stops its node proxy on its way out; one left running
+	# would hold the port the next agent's proxy listens on.
+	if [[ -n $proxy ]] && ! wait_gone "$AGENT_STOP_TIMEOUT" "$proxy"; then
+		log "node proxy $proxy still running ${AGENT_STOP_TIMEOUT}s after the agent; killing it"
+		kill -KILL "$proxy" 2>/dev/null || true
+		AGENT_FAIL=1
+	fi
 	if ((rc != 0)); then
 		log "agent exited with status $rc after SIGTERM"
 		AGENT_EXIT_STATUS=$rc

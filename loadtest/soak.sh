@@ -59,7 +59,8 @@ Environment:
 
 Exit status: 0 PASS; 1 FAIL (an unexpected failure, RSS or fd growth of 10 % or
 more, a reload not seen in the traffic, a restart that failed, the agent dying
-or not stopping cleanly) or a setup error; 2 bad usage. Must run as root.
+or not stopping cleanly, its node proxy restarted) or a setup error; 2 bad
+usage. Must run as root.
 EOF
 }
 
@@ -311,15 +312,15 @@ echo "RSS of the agent + node proxy: $(mib "$START_RSS") MiB at the start, $(mib
 	"$(mib "$RSS_IDLE") MiB idle before the load; trend over the second half $(get rss_slope) MiB/min; at the end $RSS_SPLIT"
 echo "open fds of the agent + node proxy: $START_FDS at the start, $END_FDS at the end (${FDS_GROWTH}%); $FDS_IDLE idle before the load"
 memory_line() { grep -o 'agent memory: .*' <<<"$1" | sed 's/^agent memory: //' || echo '?'; }
-echo "agent memory (mesh status): at the start $(memory_line "$STATUS_START")"
-echo "                            at the end   $(memory_line "$STATUS_END")"
+echo "agent process memory (mesh status, not its node proxy's): at the start $(memory_line "$STATUS_START")"
+echo "                                                          at the end   $(memory_line "$STATUS_END")"
 echo "(start: median of 3 samples when the soak clock starts, after ${WARMUP}s of load; end: the same 1 s before the load stops;"
 echo " trend: least-squares slope of the 10 s samples over the second half of the soak)"
 echo "agent log: $nreloaded 'Reloaded config', $nrejected rejected edits, $nwarn warn, $nfail fail/crit lines"
 if ((nwarn + nfail)); then
 	grep -E '^(warn|fail|crit):' "$TMP/agent-soak.log" | sed 's/ [0-9a-f-]\{36\}/ <id>/g' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /'
 fi
-echo "mesh status at the end: $(for k in "sockets in sockhash" "sockets registered" "connections diverted" "bytes redirected"; do
+echo "mesh status at the end: $(for k in "sockets in sockhash" "sockets registered" "connections diverted" "bytes redirected" "node proxy restarts"; do
 	printf '%s %s, ' "$k" "$(status_value "$STATUS_END" "$k" || echo '?')"; done | sed 's/, $//')"
 echo "target: no failure but those the policy allows; RSS and fds grow under ${GROWTH_LIMIT}% from start to end"
 
@@ -333,5 +334,8 @@ awk -v g="$FDS_GROWTH" -v l="$GROWTH_LIMIT" 'BEGIN { exit !(g != "n/a" && g < l)
 ((RESTART_FAIL)) && fail+=("$RESTART_FAIL upstream restart(s) failed")
 ((LOAD_DIED || LOAD_RC)) && fail+=("the load generator failed (status $LOAD_RC)")
 ((AGENT_FAIL)) && fail+=("agent did not stop/detach cleanly")
+# A restarted proxy is a crash, and its fresh process would make the RSS and fd growth compare different processes.
+proxy_restarts=$(status_value "$STATUS_END" "node proxy restarts" || echo 0)
+((proxy_restarts == 0)) || fail+=("the node proxy was restarted $proxy_restarts time(s)")
 if ((${#fail[@]})); then echo "result: FAIL"; else echo "result: PASS"; fi
 report_verdict "${fail[@]}"

@@ -27,9 +27,11 @@ Measures Mesh's L3/L4 XDP filter (bpf/xdp_filter.bpf.c) with a policy of 67 rule
     one more xdp flood of the same length with the same agent, during which
     the script reads the flow-event counters of `mesh status` (sent, lost),
     follows `mesh flows --follow --verdict dropped` (events the agent hands
-    out), samples the agent's CPU (utime + stime), and times `mesh status` and
-    `mesh flows --output json | tail -1` again and again (the agent must stay
-    responsive). Kept apart from 2, whose numbers the probes would disturb.
+    out), samples the agent's CPU (utime + stime of the agent process, which
+    reads the events and answers the probes; not its node proxy, which none of
+    this reaches), and times `mesh status` and `mesh flows --output json |
+    tail -1` again and again (the agent must stay responsive). Kept apart from
+    2, whose numbers the probes would disturb.
 
   --runs N          runs; each runs every mode once, order rotating (default 3)
   --duration S      seconds of measured flood per mode and run (default 5)
@@ -542,6 +544,7 @@ flow_events() {
 	ev=$(flow_event_counts "$st0") || die "mesh status has no 'flow events:' line"
 	read -r s0 l0 <<<"$ev"
 	x0=$(xdp_packets "$st0" flood-deny)
+	# The agent process alone: it reads the ring buffer and answers the probes; its node proxy sees none of it.
 	c0=$(cpu_ticks "$AGENT_PID") w0=$(now_s)
 	flood_start "$DURATION" "$out"
 	probes status flows >"$pf"
@@ -700,8 +703,9 @@ if ((FLOW_EVENTS)); then
 		"$(col events xdp 11 | median) / $(col events xdp 12 | sort -g | tail -n 1)"
 	echo "(medians of $RUNS run(s); lost summed over runs, max = the slowest probe of all runs. events/s = flow events the kernel sent to"
 	echo " the agent ('flow events: N sent' in mesh status) per second of flood; lost = events lost to a full ring buffer; followed/s ="
-	echo " dropped-verdict events a 'mesh flows --follow' client received from the agent; agent cores = the agent's utime + stime over"
-	echo " the flood / its length; status, flows = wall time of 'mesh status' and 'mesh flows --output json | tail -1': median of 3"
+	echo " dropped-verdict events a 'mesh flows --follow' client received from the agent; agent cores = utime + stime of the agent"
+	echo " process over the flood / its length (not its node proxy's, which the flood and the probes never reach); status, flows ="
+	echo " wall time of 'mesh status' and 'mesh flows --output json | tail -1': median of 3"
 	echo " before the flood (idle), slowest of $(col events xdp 13 | sum) during the floods)"
 	if ((PROBE_FAIL)); then
 		echo "agent responsive: NO, $PROBE_FAIL probe(s) failed or took over ${PROBE_LIMIT_MS} ms"

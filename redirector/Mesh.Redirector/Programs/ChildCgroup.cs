@@ -6,6 +6,8 @@ namespace Mesh.Redirector.Programs;
 /// </summary>
 public sealed class ChildCgroup : IDisposable
 {
+    private static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(5);
+
     private readonly List<(int Pid, string Origin)> _moved = [];
 
     private ChildCgroup(string path)
@@ -49,12 +51,26 @@ public sealed class ChildCgroup : IDisposable
             return;
         }
         LeaveAll();
-        // Anything still inside (children the caller started) is moved out so the directory can go.
-        foreach (var pid in File.ReadAllLines(System.IO.Path.Combine(Path, "cgroup.procs")).Where(line => line.Length > 0))
+        // A process that was just killed still counts (EBUSY) until the kernel is done with its exit, which moving
+        // cannot hurry (ESRCH): try again for a bounded while.
+        var deadline = DateTime.UtcNow + ExitGrace;
+        while (true)
         {
-            MoveIgnoringExited(pid, System.IO.Path.GetDirectoryName(Path)!);
+            // Anything still inside (children the caller started) is moved out so the directory can go.
+            foreach (var pid in File.ReadAllLines(System.IO.Path.Combine(Path, "cgroup.procs")).Where(line => line.Length > 0))
+            {
+                MoveIgnoringExited(pid, System.IO.Path.GetDirectoryName(Path)!);
+            }
+            try
+            {
+                Directory.Delete(Path);
+                return;
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
         }
-        Directory.Delete(Path);
     }
 
     private static void MoveIgnoringExited(string pid, string cgroup)
