@@ -31,8 +31,9 @@ at the moment it is killed (already sent: only connection failures are retried).
 
   --duration S      seconds of soak, after the warm-up (default 600)
   --warmup S        seconds of the same load before the soak clock starts and the
-                    start sample is taken (default 60): the agent's RSS climbs
-                    during its first minute under load (JIT, GC heap sizing).
+                    start sample is taken (default 60): the RSS of the agent and
+                    its node proxy climbs during their first minute under load
+                    (JIT, GC heap sizing).
                     From 24 s on, the warm-up also starts with a burst of
                     reloads (--warmup-reloads), then kills and restarts up-a and
                     up-s once and reloads once more (unless those are off), so
@@ -237,11 +238,11 @@ while read -r -u 3 off action arg; do
 	start)
 		read -r START_RSS START_FDS <<<"$(sample3)"
 		STATUS_START=$(timeout 10 "$MESH" status --pin-dir "$PIN" 2>&1) || true
-		log "soak clock starts: agent RSS $(mib "$START_RSS") MiB, $START_FDS fds; sockets in sockhash $(status_value "$STATUS_START" "sockets in sockhash" || echo '?')"
+		log "soak clock starts: agent + node proxy RSS $(mib "$START_RSS") MiB, $START_FDS fds; sockets in sockhash $(status_value "$STATUS_START" "sockets in sockhash" || echo '?')"
 		;;
 	sample)
 		read -r rss fds <<<"$(sample)"
-		log "$(printf '%4ss  agent RSS %6s MiB, %4s fds; %s requests recorded' "$off" "$(mib "$rss")" "$fds" "$(wc -l <"$TMP/records.txt" 2>/dev/null || echo 0)")"
+		log "$(printf '%4ss  agent + node proxy RSS %6s MiB, %4s fds; %s requests recorded' "$off" "$(mib "$rss")" "$fds" "$(wc -l <"$TMP/records.txt" 2>/dev/null || echo 0)")"
 		;;
 	reload-burst)
 		# Back to back, each applied before the next (mesh reload answers once it is), for at most half the warm-up.

@@ -705,8 +705,8 @@ if ((FLOW_EVENTS)); then
 	echo " the agent ('flow events: N sent' in mesh status) per second of flood; lost = events lost to a full ring buffer; followed/s ="
 	echo " dropped-verdict events a 'mesh flows --follow' client received from the agent; agent cores = utime + stime of the agent"
 	echo " process over the flood / its length (not its node proxy's, which the flood and the probes never reach); status, flows ="
-	echo " wall time of 'mesh status' and 'mesh flows --output json | tail -1': median of 3"
-	echo " before the flood (idle), slowest of $(col events xdp 13 | sum) during the floods)"
+	echo " wall time of 'mesh status' and 'mesh flows --output json | tail -1': median of 3 before the flood (idle), slowest of"
+	echo " $(col events xdp 13 | sum) during the floods)"
 	if ((PROBE_FAIL)); then
 		echo "agent responsive: NO, $PROBE_FAIL probe(s) failed or took over ${PROBE_LIMIT_MS} ms"
 	else

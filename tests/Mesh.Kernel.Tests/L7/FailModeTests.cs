@@ -55,8 +55,13 @@ public sealed class FailModeTests(ITestOutputHelper output)
         Assert.Equal(attached.Count, attached.Select(program => program.Split(' ').Last()).Distinct().Count());
     }
 
+    /// <remarks>
+    /// Which of the two serves first after the kill is a race: the agent starts a new proxy 100 ms after the old one
+    /// exits, and the connect programs fail open once the watchdog has missed it for 650 ms. Either way requests must
+    /// succeed again within a second, and the new proxy must take the traffic back.
+    /// </remarks>
     [Fact]
-    public async Task FailOpen_ProxyProcessKilled_RequestsReachTheServiceWithin1s_AndTheAgentStartsItAgain()
+    public async Task FailOpen_ProxyProcessKilled_RequestsSucceedWithin1s_AndTheAgentStartsANewProxy()
     {
         await using var node = await FailModeNode.StartAsync("proxykill", "open");
         var proxyPid = node.Agent.NodeProxyPid() ?? throw new InvalidOperationException($"no node proxy process under agent {node.Agent.Pid}");
@@ -64,23 +69,29 @@ public sealed class FailModeTests(ITestOutputHelper output)
 
         Process.GetProcessById(proxyPid).Kill();
         var clock = Stopwatch.StartNew();
-        var served = new List<bool>();
-        while (clock.Elapsed < TimeSpan.FromSeconds(20) && !(served.Contains(false) && served[^1]))
+        TimeSpan? firstSuccess = null;
+        var (failed, direct, proxied) = (0, 0, false);
+        while (!proxied && clock.Elapsed < TimeSpan.FromSeconds(20))
         {
             try
             {
-                served.Add(await node.ProxiedAsync());
+                proxied = await node.ProxiedAsync();
+                firstSuccess ??= clock.Elapsed;
+                direct += proxied ? 0 : 1;
             }
-            catch (HttpRequestException)
+            catch (HttpRequestException error)
             {
-                Assert.True(served.Contains(false) || clock.Elapsed < TimeSpan.FromSeconds(1), $"requests still fail {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
+                failed++;
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1),
+                    $"requests still fail {clock.Elapsed.TotalMilliseconds:F0} ms after the kill ({error.Message}); {direct} went direct before; agent log:{Environment.NewLine}{node.Agent.Output}");
             }
             await Task.Delay(20);
         }
 
-        output.WriteLine($"proxy kill -9: {served.Count(proxied => !proxied)} request(s) direct, then proxied again {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
-        Assert.True(served.Contains(false), "no request reached the service directly while the proxy was down");
-        Assert.True(served[^1], "the proxy did not serve again within 20 s of its kill");
+        output.WriteLine($"proxy kill -9: {failed} request(s) failed, the first success {firstSuccess?.TotalMilliseconds:F0} ms after the kill, "
+            + $"{direct} went direct (fail open), proxied again {clock.Elapsed.TotalMilliseconds:F0} ms after the kill");
+        Assert.True(firstSuccess < TimeSpan.FromSeconds(1), $"first success {firstSuccess?.TotalMilliseconds:F0} ms after the kill");
+        Assert.True(proxied, "the proxy did not serve again within 20 s of its kill");
         var restarted = node.Agent.NodeProxyPid();
         Assert.True(restarted is not null && restarted != proxyPid, $"node proxy pid {restarted} after killing {proxyPid}");
         var report = await node.Sandbox.StatusAsync();
