@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Mesh.Cli.Agent;
 
 /// <summary>
-/// Caps glibc's malloc at two arenas for the agent (<c>mallopt(M_ARENA_MAX, 2)</c>, what <c>MALLOC_ARENA_MAX=2</c> does
+/// Caps glibc's malloc at two arenas for the agent and its node proxy process (<c>mallopt(M_ARENA_MAX, 2)</c>, what <c>MALLOC_ARENA_MAX=2</c> does
 /// for a process started with it).
 /// </summary>
 /// <remarks>
@@ -15,7 +15,7 @@ namespace Mesh.Cli.Agent;
 /// 7 to 15 % (what is left is the tiered JIT's code, see loadtest/README.md). Two are enough: the agent's hot paths
 /// allocate managed memory, not native. An operator who sets <c>MALLOC_ARENA_MAX</c> keeps their
 /// value. glibc fixes its arena limit when it first needs more than 8 arenas, so this runs first thing in
-/// <c>mesh run</c>, before the agent has started its threads.
+/// <c>mesh run</c> and <c>mesh proxy</c>, before they have started their threads.
 /// </remarks>
 internal static partial class NativeHeapArenas
 {

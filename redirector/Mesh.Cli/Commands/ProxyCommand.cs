@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Mesh.Cli.Agent;
 using Mesh.Proxy.Isolation;
 using Mesh.Proxy.Routing;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,8 @@ internal static partial class ProxyCommand
 
     private static async Task<int> RunAsync(bool verbose, CancellationToken cancellation)
     {
+        // The proxy's threads come and go with the load, as the agent's did when it hosted the proxy (see NativeHeapArenas).
+        NativeHeapArenas.CapUnlessSet();
         // Standard output carries the answers to the agent and nothing else: anything written to the console goes to stderr.
         await using var answers = new StreamWriter(Console.OpenStandardOutput());
         Console.SetOut(Console.Error);

@@ -52,7 +52,7 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     }
 
     /// <summary>The running proxy's process id, or null while it is down.</summary>
-    public int? Pid => _running?.Process.Id;
+    public int? Pid => _running?.Pid;
 
     /// <summary>How many times the proxy was started again after exiting unasked.</summary>
     public int Restarts => Volatile.Read(ref _restarts);
@@ -269,7 +269,7 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         {
             throw new ProxyStartException(error.Message);
         }
-        var running = new Running(process, DateTime.UtcNow);
+        var running = new Running(process, process.Id, DateTime.UtcNow);
         try
         {
             var instruction = new ProxyInstruction { Generation = ++_generation, Start = _start, Services = _services };
@@ -338,7 +338,8 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         }
     }
 
-    private sealed record Running(Process Process, DateTime StartedAt);
+    /// <summary>A started proxy. Its pid is kept apart: status reads it while the supervision may dispose the process.</summary>
+    private sealed record Running(Process Process, int Pid, DateTime StartedAt);
 
     private static partial class Log
     {
