@@ -30,12 +30,12 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
 
     public KernelMetrics(SpliceAgent splice, L4Agent l4, L7Agent l7, FlowAgent flows, AgentConfig config, ProxyModelMapper mapper)
     {
-        _config = config;
-        _mapper = mapper;
         _splice = splice;
         _l4 = l4;
         _l7 = l7;
         _flows = flows;
+        _config = config;
+        _mapper = mapper;
     }
 
     public Task StartAsync(CancellationToken cancellationToken)

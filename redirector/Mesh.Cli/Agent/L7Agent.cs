@@ -176,6 +176,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
                 _logger.LogWarning("The proxy section changed; restart the agent to apply it (the proxy keeps the limits it started with)");
             }
             var mapping = Map(config);
+            // Checked here as well as in the proxy: a proxy that is down (restarting) takes the services unchecked at
+            // its start, and a start it refused would keep it down.
             ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
             // The watcher's event is synchronous: wait here, so that the proxy has a service's routes before its
             // connections are diverted to it.
