@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Threading.Channels;
 using Mesh.Cli.Agent.L7;
 using Mesh.Config;
 using Mesh.Proxy.Configuration;
@@ -26,11 +27,13 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private readonly ProxyModelMapper _mapper;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<L7Agent> _logger;
+    private readonly Channel<MeshConfig> _reloads = Channel.CreateUnbounded<MeshConfig>(new UnboundedChannelOptions { SingleReader = true });
     private ProxyProcess? _proxy;
     private DivertDatapath? _divert;
     private ProxyWatchdog? _watchdog;
     private TelemetrySettings? _telemetry;
     private ProxySettings? _proxySettings;
+    private Task? _applying;
 
     public L7Agent(AgentConfig config, RunOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, ILoggerFactory loggerFactory)
     {
@@ -89,6 +92,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         await _watchdog.StartAsync(cancellationToken);
         _divert.SetSourceCgroups(mapping.SourceCgroupIds);
         _divert.SetServices(_mapper.DivertedServices(_config.Initial));
+        _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;
     }
 
@@ -99,6 +103,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _config.Changed -= OnConfigChanged;
+        await StopApplyingAsync();
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();
@@ -115,6 +120,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await StopApplyingAsync();
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();
@@ -123,6 +129,16 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         if (_proxy is not null)
         {
             await _proxy.DisposeAsync();
+        }
+    }
+
+    /// <summary>Lets the edit being applied finish, and takes no more.</summary>
+    private async Task StopApplyingAsync()
+    {
+        _reloads.Writer.TryComplete();
+        if (_applying is not null)
+        {
+            await _applying;
         }
     }
 
@@ -154,9 +170,29 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         return mapping;
     }
 
-    private void OnConfigChanged(object? sender, MeshConfig config)
+    /// <summary>
+    /// Queues the edit for <see cref="ApplyReloadsAsync"/>. The watcher raises the event on a thread-pool thread; waiting
+    /// there for the proxy's answer, which itself needs a pool thread to arrive, stalled reloads for up to a second on
+    /// 2 cores while the pool grew.
+    /// </summary>
+    private void OnConfigChanged(object? sender, MeshConfig config) => _reloads.Writer.TryWrite(config);
+
+    /// <summary>Applies the queued edits one at a time, in order; of several waiting, only the newest.</summary>
+    private async Task ApplyReloadsAsync()
     {
-        // Runs on the watcher's thread, where an escaping exception would end the process.
+        while (await _reloads.Reader.WaitToReadAsync())
+        {
+            var config = await _reloads.Reader.ReadAsync();
+            while (_reloads.Reader.TryRead(out var newer))
+            {
+                config = newer;
+            }
+            await ApplyAsync(config);
+        }
+    }
+
+    private async Task ApplyAsync(MeshConfig config)
+    {
         try
         {
             if (_proxy is null || _divert is null)
@@ -179,9 +215,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             // Checked here as well as in the proxy: a proxy that is down (restarting) takes the services unchecked at
             // its start, and a start it refused would keep it down.
             ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
-            // The watcher's event is synchronous: wait here, so that the proxy has a service's routes before its
-            // connections are diverted to it.
-            if (_proxy.ApplyAsync(mapping.Services, CancellationToken.None).GetAwaiter().GetResult() is { } refusal)
+            // The proxy has a service's routes before its connections are diverted to it.
+            if (await _proxy.ApplyAsync(mapping.Services, CancellationToken.None) is { } refusal)
             {
                 throw new ProxyConfigException([refusal]);
             }

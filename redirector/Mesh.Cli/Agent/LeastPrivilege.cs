@@ -5,7 +5,7 @@ namespace Mesh.Cli.Agent;
 /// <summary>
 /// Takes the agent from root down to an unprivileged user that holds only the capabilities the datapath needs at run
 /// time: CAP_BPF (every bpf() call: map updates on reload, the sweep iterator), CAP_NET_ADMIN (attaching network
-/// programs and XDP, SO_MARK on the proxy's upstream sockets) and CAP_PERFMON (the sweep program reads kernel memory).
+/// programs and XDP) and CAP_PERFMON (the sweep program reads kernel memory).
 /// Capabilities belong to threads and a .NET process has many, so instead of dropping them in place the agent
 /// re-executes itself once: the calling thread switches user keeping those three as ambient capabilities, which
 /// execve hands to the new process image, whose threads then all start with them and nothing more.

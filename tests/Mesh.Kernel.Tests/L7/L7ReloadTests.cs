@@ -52,7 +52,7 @@ public sealed class L7ReloadTests
     public async Task Request_ServiceWhoseEndpointIsItsOwnAddress_ReachesUpstreamWithoutLoopingThroughProxy()
     {
         // No endpoints in the config: the service runs at the address clients dial. The proxy's own
-        // upstream connection to that address carries its socket mark and is not diverted again.
+        // upstream connection to that address is made by the proxy's uid and is not diverted again.
         await using var upstream = await SlowUpstream.StartAsync(IPAddress.Parse("127.0.0.41"));
         using var sandbox = AgentSandbox.Create("noloop");
         var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
