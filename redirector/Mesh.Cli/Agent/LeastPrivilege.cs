@@ -27,13 +27,12 @@ internal static partial class LeastPrivilege
     private const int PrCapBsetDrop = 24;
     private const int PrCapAmbient = 47;
     private const int PrCapAmbientRaise = 2;
-    private const int PrCapAmbientClearAll = 4;
     private const int PrSetNoNewPrivs = 38;
     private const uint LinuxCapabilityVersion3 = 0x20080522;
 
     /// <summary>Whether this process should drop: it is root, was not re-executed already, and the user wants it.</summary>
     public static bool ShouldDrop(string runAs) =>
-        runAs != "root" && GetEffectiveUserId() == 0 && Environment.GetEnvironmentVariable(DroppedMarker) is null;
+        runAs != "root" && EffectiveUserId() == 0 && Environment.GetEnvironmentVariable(DroppedMarker) is null;
 
     /// <summary>The uid and gid of a local user (from /etc/passwd), or null when there is no such user.</summary>
     public static (uint Uid, uint Gid)? FindUser(string name)
@@ -89,7 +88,7 @@ internal static partial class LeastPrivilege
     /// </summary>
     public static System.Diagnostics.Process StartWithoutCapabilities(System.Diagnostics.ProcessStartInfo start, string? user)
     {
-        if (user is not null && GetEffectiveUserId() == 0)
+        if (user is not null && EffectiveUserId() == 0)
         {
             start.UserName = user;
         }
@@ -101,7 +100,6 @@ internal static partial class LeastPrivilege
             {
                 Check(Prctl(PrSetNoNewPrivs, 1, 0, 0, 0), "setting no_new_privs");
                 ClearThreadInheritable();
-                Check(Prctl(PrCapAmbient, PrCapAmbientClearAll, 0, 0, 0), "clearing the ambient capabilities");
                 started = System.Diagnostics.Process.Start(start);
             }
             catch (Exception error)
@@ -117,9 +115,6 @@ internal static partial class LeastPrivilege
         }
         return started ?? throw new InvalidOperationException($"starting {start.FileName} failed");
     }
-
-    /// <summary>The uid of this process (its effective user).</summary>
-    public static uint EffectiveUserId() => GetEffectiveUserId();
 
     private static unsafe void SetThreadCapabilities()
     {
@@ -196,8 +191,9 @@ internal static partial class LeastPrivilege
         }
     }
 
+    /// <summary>The uid of this process (its effective user).</summary>
     [LibraryImport("libc", EntryPoint = "geteuid")]
-    private static partial uint GetEffectiveUserId();
+    public static partial uint EffectiveUserId();
 
     [LibraryImport("libc", EntryPoint = "prctl", SetLastError = true)]
     private static partial int Prctl(int option, ulong argument2, ulong argument3, ulong argument4, ulong argument5);
