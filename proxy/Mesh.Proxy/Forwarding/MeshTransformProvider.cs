@@ -1,5 +1,6 @@
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Routing;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -10,9 +11,9 @@ namespace Mesh.Proxy.Forwarding;
 /// The YARP transforms of every generated route. They read the request's <see cref="MeshRequestFeature"/>, so the
 /// header modifiers and URL rewrite come from the mesh route the request matched (several mesh routes share one YARP
 /// route per backend service). The request transform also hands the feature to the resilience handler through
-/// <see cref="HttpRequestMessage.Options"/>.
+/// <see cref="HttpRequestMessage.Options"/>, when that handler has something to do for the route.
 /// </summary>
-internal sealed class MeshTransformProvider : ITransformProvider
+internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentation = null) : ITransformProvider
 {
     public void ValidateRoute(TransformRouteValidationContext context)
     {
@@ -33,7 +34,7 @@ internal sealed class MeshTransformProvider : ITransformProvider
         context.AddResponseTransform(TransformResponse);
     }
 
-    private static ValueTask TransformRequest(RequestTransformContext context)
+    private ValueTask TransformRequest(RequestTransformContext context)
     {
         var feature = context.HttpContext.Features.Get<MeshRequestFeature>();
         if (feature is null)
@@ -57,24 +58,29 @@ internal sealed class MeshTransformProvider : ITransformProvider
 
         if (route.RequestHeaders is { } modifier)
         {
-            foreach (var header in modifier.Set)
+            // Indexed loops: foreach over an IReadOnlyList would box an enumerator per list and request.
+            for (var i = 0; i < modifier.Set.Count; i++)
             {
-                RequestTransform.RemoveHeader(context, header.Name);
-                RequestTransform.AddHeader(context, header.Name, header.Value);
+                RequestTransform.RemoveHeader(context, modifier.Set[i].Name);
+                RequestTransform.AddHeader(context, modifier.Set[i].Name, modifier.Set[i].Value);
             }
 
-            foreach (var header in modifier.Add)
+            for (var i = 0; i < modifier.Add.Count; i++)
             {
-                RequestTransform.AddHeader(context, header.Name, header.Value);
+                RequestTransform.AddHeader(context, modifier.Add[i].Name, modifier.Add[i].Value);
             }
 
-            foreach (var name in modifier.Remove)
+            for (var i = 0; i < modifier.Remove.Count; i++)
             {
-                RequestTransform.RemoveHeader(context, name);
+                RequestTransform.RemoveHeader(context, modifier.Remove[i]);
             }
         }
 
-        context.ProxyRequest.Options.Set(MeshRequestFeature.OptionsKey, feature);
+        if (feature.Route.NeedsForwardingHandler(tracing: instrumentation is not null))
+        {
+            context.ProxyRequest.Options.Set(MeshRequestFeature.OptionsKey, feature);
+        }
+
         return default;
     }
 
@@ -87,19 +93,19 @@ internal sealed class MeshTransformProvider : ITransformProvider
         }
 
         var headers = context.HttpContext.Response.Headers;
-        foreach (var header in modifier.Set)
+        for (var i = 0; i < modifier.Set.Count; i++)
         {
-            headers[header.Name] = header.Value;
+            headers[modifier.Set[i].Name] = modifier.Set[i].Value;
         }
 
-        foreach (var header in modifier.Add)
+        for (var i = 0; i < modifier.Add.Count; i++)
         {
-            headers.Append(header.Name, header.Value);
+            headers.Append(modifier.Add[i].Name, modifier.Add[i].Value);
         }
 
-        foreach (var name in modifier.Remove)
+        for (var i = 0; i < modifier.Remove.Count; i++)
         {
-            headers.Remove(name);
+            headers.Remove(modifier.Remove[i]);
         }
 
         return default;

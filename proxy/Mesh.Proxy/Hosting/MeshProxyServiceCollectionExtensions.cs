@@ -58,7 +58,7 @@ public static partial class MeshProxyServiceCollectionExtensions
     /// The proxy's request pipeline, in order: telemetry (<c>RequestTelemetryMiddleware</c>, when
     /// <see cref="MeshTelemetryServiceCollectionExtensions.AddMeshProxyInstrumentation"/> was called) → the body size limit
     /// (<c>RequestBodyLimitMiddleware</c>, 413) → original destination → route match, authorization and deny
-    /// (<c>MeshRoutingMiddleware</c>) → rate limit → fault injection, redirect, body buffering, mirror, weighted backend
+    /// (<c>MeshRoutingMiddleware</c>) → rate limit (routes that have one) → fault injection, redirect, body buffering, mirror, weighted backend
     /// (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP (power-of-two-choices load
     /// balancing, transforms, forwarder with the resilience handler). Use it as the whole pipeline of the proxy's app.
     /// </summary>
@@ -78,7 +78,11 @@ public static partial class MeshProxyServiceCollectionExtensions
 
         app.UseMiddleware<RequestBodyLimitMiddleware>();
         app.UseMiddleware<MeshRoutingMiddleware>();
-        app.UseRateLimiter();
+        // Only requests whose route has a limit meet the rate limiter: its middleware costs every request a lease and an
+        // async state machine even when the partition has no limiter.
+        app.UseWhen(
+            static context => context.Features.Get<MeshRequestFeature>()?.Route.Model.RateLimit is not null,
+            limited => limited.UseRateLimiter());
         app.UseMiddleware<RouteFiltersMiddleware>();
         app.UseRouting();
         app.UseEndpoints(endpoints => endpoints.MapReverseProxy(proxy => proxy.UseLoadBalancing()));

@@ -18,7 +18,15 @@ namespace Mesh.Proxy.Hosting;
 /// </remarks>
 internal sealed partial class RequestBodyLimitMiddleware(RequestDelegate next, ILogger<RequestBodyLimitMiddleware> logger)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
+    {
+        // A request without a body (most GETs) cannot pass the limit: no await, so no state machine for it.
+        return context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: false }
+            ? next(context)
+            : LimitAsync(context);
+    }
+
+    private async Task LimitAsync(HttpContext context)
     {
         var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
         if (limit is { } max && context.Request.ContentLength > max)

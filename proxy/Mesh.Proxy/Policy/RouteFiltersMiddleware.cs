@@ -22,10 +22,22 @@ internal sealed partial class RouteFiltersMiddleware(
     TimeProvider time,
     ILogger<RouteFiltersMiddleware> logger)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
     {
         var feature = context.Features.Get<MeshRequestFeature>()!;
         var route = feature.Route;
+        if (!route.HasFilterWork(context.Request.Method))
+        {
+            // Most routes: no await, so no state machine for every request.
+            feature.Backend = route.Backends.Next();
+            return next(context);
+        }
+
+        return ApplyFiltersAsync(context, feature, route);
+    }
+
+    private async Task ApplyFiltersAsync(HttpContext context, MeshRequestFeature feature, CompiledRoute route)
+    {
         var model = route.Model;
 
         if (model.Fault is { } fault)

@@ -26,20 +26,28 @@ namespace Mesh.Proxy.Resilience;
 internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inner, ILogger logger, ProxyInstrumentation? instrumentation)
     : DelegatingHandler(inner)
 {
-    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        // The transform leaves the feature out when this handler has nothing to do for the route (see
+        // CompiledRoute.NeedsForwardingHandler); then, as on a route without resilience, no state machine of ours runs.
         if (!request.Options.TryGetValue(MeshRequestFeature.OptionsKey, out var feature))
         {
-            return await base.SendAsync(request, cancellationToken);
+            return base.SendAsync(request, cancellationToken);
         }
 
         var route = feature.Route;
         route.RetryBudget?.RecordRequest();
-        if (!route.HasResilience)
-        {
-            return await SendTryAsync(request, feature, attempt: 1, cancellationToken);
-        }
+        return route.HasResilience
+            ? SendThroughPipelineAsync(request, feature, cancellationToken)
+            : SendTryAsync(request, feature, attempt: 1, cancellationToken);
+    }
 
+    private async Task<HttpResponseMessage> SendThroughPipelineAsync(
+        HttpRequestMessage request,
+        MeshRequestFeature feature,
+        CancellationToken cancellationToken)
+    {
+        var route = feature.Route;
         var attempts = new ForwardingAttempts(request, feature);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(ForwardingAttempts.Key, attempts);
@@ -85,17 +93,22 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         }
     }
 
-    private async Task<HttpResponseMessage> SendTryAsync(
+    private Task<HttpResponseMessage> SendTryAsync(
+        HttpRequestMessage message,
+        MeshRequestFeature feature,
+        int attempt,
+        CancellationToken cancellationToken) =>
+        instrumentation is null
+            ? base.SendAsync(message, cancellationToken)
+            : SendTracedTryAsync(instrumentation, message, feature, attempt, cancellationToken);
+
+    private async Task<HttpResponseMessage> SendTracedTryAsync(
+        ProxyInstrumentation instrumentation,
         HttpRequestMessage message,
         MeshRequestFeature feature,
         int attempt,
         CancellationToken cancellationToken)
     {
-        if (instrumentation is null)
-        {
-            return await base.SendAsync(message, cancellationToken);
-        }
-
         var span = instrumentation.StartAttempt(message, feature, attempt);
         try
         {

@@ -64,6 +64,15 @@ internal sealed class CompiledRoute
     /// <summary>Whether the body must be buffered: for retries, or to send it to the mirrors too.</summary>
     public bool NeedsReplayableBody(string method) => RetriesMethod(method) || Mirrors.Length > 0;
 
+    /// <summary>Whether the filters stage has anything to do for a request with this method beyond picking the backend.</summary>
+    public bool HasFilterWork(string method) => Model.Fault is not null || Model.Redirect is not null || NeedsReplayableBody(method);
+
+    /// <summary>
+    /// Whether the forwarder's resilience handler needs the request's routing decision: for the route's pipeline, or, when
+    /// <paramref name="tracing"/>, for the try's client span.
+    /// </summary>
+    public bool NeedsForwardingHandler(bool tracing) => tracing || HasResilience;
+
     // RFC 9110 §9.2.2.
     private static bool IsIdempotent(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
