@@ -72,31 +72,7 @@ bench_setup "${FILES[@]}"
 # ------------------------------------------------------------ nginx confs
 # The upstream: write_upstream_conf (lib.sh).
 
-# Reverse proxy: HTTP/1.1 with a pool of kept-alive upstream connections, and
-# the same policy work as the mesh route (set one request header).
-# keepalive_requests: the upstream pool's default (1000) would reconnect each
-# upstream connection every few ms at this load; the Mesh proxy's pool keeps
-# its connections, so keep nginx's too.
-write_proxy_conf() { # workers prefix port
-	nginx_conf_head "$2" "$1"
-	cat <<EOF
-    upstream upstream_nginx {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$3;
-        location / {
-            proxy_pass http://upstream_nginx;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header x-mesh 1;
-        }
-    }
-}
-EOF
-}
+# Reverse proxy: write_proxy_conf (lib.sh).
 write_proxy1_conf() { write_proxy_conf 1 "$@"; }
 write_proxy2_conf() { write_proxy_conf 2 "$@"; }
 

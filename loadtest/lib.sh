@@ -1,4 +1,4 @@
-# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, xdp-bench.sh,
+# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, ab-bench.sh, xdp-bench.sh,
 # telemetry-bench.sh, soak.sh, connections.sh).
 # Sourced, not run. Before sourcing, the script sets:
 #   BENCH_NAME  its name, used in messages ("splice-bench")
@@ -497,6 +497,34 @@ write_upstream_conf() {
         location = /mesh-verify {
             default_type text/plain;
             return 200 "x-mesh=\$http_x_mesh\n";
+        }
+    }
+}
+EOF
+}
+
+# write_proxy_conf WORKERS PREFIX PORT: nginx as a reverse proxy for the
+# upstream at UP_PORT (start_nginx adds PREFIX PORT), HTTP/1.1 with a pool of
+# kept-alive upstream connections and the same policy work as the mesh route
+# (set one request header).
+# keepalive_requests: the upstream pool's default (1000) would reconnect each
+# upstream connection every few ms at this load; the Mesh proxy's pool keeps
+# its connections, so keep nginx's too.
+write_proxy_conf() { # workers prefix port
+	nginx_conf_head "$2" "$1"
+	cat <<EOF
+    upstream upstream_nginx {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$3;
+        location / {
+            proxy_pass http://upstream_nginx;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header x-mesh 1;
         }
     }
 }
