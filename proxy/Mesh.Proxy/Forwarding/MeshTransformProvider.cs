@@ -61,13 +61,15 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
             // Indexed loops: foreach over an IReadOnlyList would box an enumerator per list and request.
             for (var i = 0; i < modifier.Set.Count; i++)
             {
-                RequestTransform.RemoveHeader(context, modifier.Set[i].Name);
-                RequestTransform.AddHeader(context, modifier.Set[i].Name, modifier.Set[i].Value);
+                var header = modifier.Set[i];
+                RequestTransform.RemoveHeader(context, header.Name);
+                RequestTransform.AddHeader(context, header.Name, header.Value);
             }
 
             for (var i = 0; i < modifier.Add.Count; i++)
             {
-                RequestTransform.AddHeader(context, modifier.Add[i].Name, modifier.Add[i].Value);
+                var header = modifier.Add[i];
+                RequestTransform.AddHeader(context, header.Name, header.Value);
             }
 
             for (var i = 0; i < modifier.Remove.Count; i++)
@@ -95,12 +97,14 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
         var headers = context.HttpContext.Response.Headers;
         for (var i = 0; i < modifier.Set.Count; i++)
         {
-            headers[modifier.Set[i].Name] = modifier.Set[i].Value;
+            var header = modifier.Set[i];
+            headers[header.Name] = header.Value;
         }
 
         for (var i = 0; i < modifier.Add.Count; i++)
         {
-            headers.Append(modifier.Add[i].Name, modifier.Add[i].Value);
+            var header = modifier.Add[i];
+            headers.Append(header.Name, header.Value);
         }
 
         for (var i = 0; i < modifier.Remove.Count; i++)

@@ -58,9 +58,10 @@ public static partial class MeshProxyServiceCollectionExtensions
     /// The proxy's request pipeline, in order: telemetry (<c>RequestTelemetryMiddleware</c>, when
     /// <see cref="MeshTelemetryServiceCollectionExtensions.AddMeshProxyInstrumentation"/> was called) → the body size limit
     /// (<c>RequestBodyLimitMiddleware</c>, 413) → original destination → route match, authorization and deny
-    /// (<c>MeshRoutingMiddleware</c>) → rate limit (routes that have one) → fault injection, redirect, body buffering, mirror, weighted backend
-    /// (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP (power-of-two-choices load
-    /// balancing, transforms, forwarder with the resilience handler). Use it as the whole pipeline of the proxy's app.
+    /// (<c>MeshRoutingMiddleware</c>) → rate limit (routes that have one) → fault injection, redirect, body buffering,
+    /// mirror, weighted backend (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP
+    /// (power-of-two-choices load balancing, transforms, forwarder with the resilience handler). Use it as the whole
+    /// pipeline of the proxy's app.
     /// </summary>
     public static IApplicationBuilder UseMeshProxy(this IApplicationBuilder app)
     {
