@@ -47,6 +47,7 @@ public static partial class MeshProxyServiceCollectionExtensions
         services.AddOptions<RateLimiterOptions>().Configure<RouteRateLimiter>((o, limiter) => limiter.Configure(o));
 
         services.AddRouting();
+        services.TryAddSingleton<BackendEndpoints>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, BackendEndpointSelectorPolicy>());
         services.AddReverseProxy().AddTransforms<MeshTransformProvider>();
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, MeshForwarderHttpClientFactory>());
@@ -59,9 +60,9 @@ public static partial class MeshProxyServiceCollectionExtensions
     /// <see cref="MeshTelemetryServiceCollectionExtensions.AddMeshProxyInstrumentation"/> was called) → the body size limit
     /// (<c>RequestBodyLimitMiddleware</c>, 413) → original destination → route match, authorization and deny
     /// (<c>MeshRoutingMiddleware</c>) → rate limit (routes that have one) → fault injection, redirect, body buffering,
-    /// mirror, weighted backend (<c>RouteFiltersMiddleware</c>) → endpoint routing onto the backend's YARP route → YARP
-    /// (power-of-two-choices load balancing, transforms, forwarder with the resilience handler). Use it as the whole
-    /// pipeline of the proxy's app.
+    /// mirror, weighted backend and its YARP endpoint (<c>RouteFiltersMiddleware</c>, <c>BackendEndpoints</c>) → endpoint
+    /// routing (which only matches when YARP has no endpoint for the backend yet) → YARP (power-of-two-choices load
+    /// balancing, transforms, forwarder with the resilience handler). Use it as the whole pipeline of the proxy's app.
     /// </summary>
     public static IApplicationBuilder UseMeshProxy(this IApplicationBuilder app)
     {
@@ -86,7 +87,11 @@ public static partial class MeshProxyServiceCollectionExtensions
             limited => limited.UseRateLimiter());
         app.UseMiddleware<RouteFiltersMiddleware>();
         app.UseRouting();
-        app.UseEndpoints(endpoints => endpoints.MapReverseProxy(proxy => proxy.UseLoadBalancing()));
+        app.UseEndpoints(endpoints =>
+        {
+            endpoints.MapReverseProxy(proxy => proxy.UseLoadBalancing());
+            app.ApplicationServices.GetRequiredService<BackendEndpoints>().Follow(new CompositeEndpointDataSource(endpoints.DataSources));
+        });
         app.Run(context =>
         {
             // Only reachable when a backend chosen from a just-replaced config has no YARP route yet (or any more).

@@ -12,13 +12,15 @@ namespace Mesh.Proxy.Policy;
 
 /// <summary>
 /// The stage after the rate limiter: fault injection (delay, then abort), redirects, buffering the body for replay,
-/// the mirror copy, and the weighted choice of the backend service. Header modifiers and rewrites are YARP transforms
-/// (<see cref="MeshTransformProvider"/>); retries, timeouts and the circuit breaker run per try in the forwarder's client.
+/// the mirror copy, and the weighted choice of the backend service and its YARP endpoint (<see cref="BackendEndpoints"/>).
+/// Header modifiers and rewrites are YARP transforms (<see cref="MeshTransformProvider"/>); retries, timeouts and the
+/// circuit breaker run per try in the forwarder's client.
 /// </summary>
 internal sealed partial class RouteFiltersMiddleware(
     RequestDelegate next,
     IOptions<MeshProxyOptions> options,
     MirrorSender mirror,
+    BackendEndpoints endpoints,
     TimeProvider time,
     ILogger<RouteFiltersMiddleware> logger)
 {
@@ -29,7 +31,7 @@ internal sealed partial class RouteFiltersMiddleware(
         if (!route.HasFilterWork(context.Request.Method))
         {
             // Most routes: no await, so no state machine for every request.
-            feature.Backend = route.Backends.Next();
+            ChooseBackend(context, feature, route);
             return next(context);
         }
 
@@ -85,8 +87,14 @@ internal sealed partial class RouteFiltersMiddleware(
             }
         }
 
-        feature.Backend = route.Backends.Next();
+        ChooseBackend(context, feature, route);
         await next(context);
+    }
+
+    private void ChooseBackend(HttpContext context, MeshRequestFeature feature, CompiledRoute route)
+    {
+        feature.Backend = route.Backends.Next();
+        endpoints.Assign(context, feature.Backend);
     }
 
     // Timers tick coarsely and may fire a little early; an injected delay promises at least its duration.

@@ -13,9 +13,9 @@ namespace Mesh.Proxy.Routing;
 /// Route matching is done here rather than by YARP's route matching. The routes are scoped to the original
 /// destination, which endpoint routing cannot see, and Gateway API semantics (first match in the order written,
 /// case-sensitive paths, element-wise prefixes, regular expressions for paths and headers) do not map onto ASP.NET
-/// route templates and YARP's header matchers without loss. YARP keeps one route and cluster per service;
-/// <see cref="BackendEndpointSelectorPolicy"/> then selects the YARP endpoint of the backend this middleware's decision
-/// points to.
+/// route templates and YARP's header matchers without loss. YARP keeps one route and cluster per service; the YARP
+/// endpoint of the backend this middleware's decision points to is then set directly (<see cref="BackendEndpoints"/>),
+/// or, for a backend YARP does not have yet, selected by <see cref="BackendEndpointSelectorPolicy"/>.
 /// </remarks>
 internal sealed partial class MeshRoutingMiddleware(
     RequestDelegate next,
