@@ -113,12 +113,12 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         try
         {
             var response = await base.SendAsync(message, cancellationToken);
-            ProxyInstrumentation.EndAttempt(span, response, failure: null);
+            instrumentation.EndAttempt(span, response, failure: null);
             return response;
         }
         catch (Exception e)
         {
-            ProxyInstrumentation.EndAttempt(span, response: null, e);
+            instrumentation.EndAttempt(span, response: null, e);
             throw;
         }
     }

@@ -1,5 +1,7 @@
+using System.Collections.Frozen;
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Resilience;
+using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Polly;
 
@@ -11,6 +13,8 @@ namespace Mesh.Proxy.Routing;
 /// </summary>
 internal sealed class CompiledRoute
 {
+    private FrozenDictionary<string, string>? _spanNames;
+
     public required string Id { get; init; }
 
     public required string ServiceName { get; init; }
@@ -31,6 +35,12 @@ internal sealed class CompiledRoute
     public RetryBudgetTracker? RetryBudget { get; init; }
 
     public RouteMirror[] Mirrors { get; init; } = [];
+
+    /// <summary>
+    /// The request's server span name, "{method} {route id}" for each method name the telemetry uses
+    /// (<see cref="ProxyInstrumentation.MethodNames"/>): made once per route rather than per request.
+    /// </summary>
+    public string SpanName(string method) => (_spanNames ??= ProxyInstrumentation.MethodNames.ToFrozenDictionary(m => m, m => $"{m} {Id}"))[method];
 
     public bool HasResilience => !ReferenceEquals(Pipeline, ResiliencePipeline<HttpResponseMessage>.Empty);
 

@@ -40,7 +40,7 @@ internal sealed partial class MeshRoutingMiddleware(
             return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshHeaders.Error, "unknown-destination");
         }
 
-        telemetry?.Identify(service.Name, route: null);
+        telemetry?.Identify(service.Name);
         var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress, resolver.SourceCgroup(context));
         telemetry?.IdentifySource(source);
         if (service.Authorization is { } serviceRule && !serviceRule.Allows(source))
@@ -53,7 +53,7 @@ internal sealed partial class MeshRoutingMiddleware(
             return Deny(context, service.Name, null, "no route matched", DenyKind.NoRoute);
         }
 
-        telemetry?.Identify(service.Name, route.Id);
+        telemetry?.Identify(route);
 
         if (route.Authorization is { } routeRule && !routeRule.Allows(source))
         {

@@ -47,6 +47,13 @@ internal sealed class ProxyInstrumentation : IDisposable
 
     private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+    /// <summary>The names <see cref="MethodName"/> gives: the semantic conventions' known methods, then "_OTHER".</summary>
+    public static readonly string[] MethodNames = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "_OTHER"];
+
+    // Span attributes are objects: status codes and attempt numbers are boxed once here rather than on every request
+    // (a lost race only boxes a value twice).
+    private readonly object?[] _boxed = new object?[600];
+
     private readonly ActivitySource _source;
     private readonly ReverseProxyPropagator _propagator = new(DistributedContextPropagator.Current);
     private readonly Counter<long> _requests;
@@ -120,7 +127,7 @@ internal sealed class ProxyInstrumentation : IDisposable
         {
             if (activity.IsAllDataRequested)
             {
-                activity.AddTag(TelemetryTags.ResponseStatusCode, statusCode);
+                activity.AddTag(TelemetryTags.ResponseStatusCode, Box(statusCode));
                 if (failure is not null)
                 {
                     activity.SetStatus(ActivityStatusCode.Error, failure.Message);
@@ -180,13 +187,14 @@ internal sealed class ProxyInstrumentation : IDisposable
             activity.AddTag(TelemetryTags.RequestMethod, method);
             activity.AddTag(TelemetryTags.ServerAddress, uri.DnsSafeHost);
             activity.AddTag(TelemetryTags.ServerPort, uri.Port);
-            activity.AddTag(TelemetryTags.UrlFull, uri.AbsoluteUri);
+            // The absolute URL as YARP (or a retry on another endpoint) wrote it: AbsoluteUri would build it again.
+            activity.AddTag(TelemetryTags.UrlFull, uri.IsAbsoluteUri ? uri.OriginalString : uri.ToString());
             activity.AddTag(TelemetryTags.Service, feature.Backend?.Name ?? feature.Route.ServiceName);
             activity.AddTag(TelemetryTags.Route, feature.Route.Id);
-            activity.AddTag(TelemetryTags.Attempt, attempt);
+            activity.AddTag(TelemetryTags.Attempt, Box(attempt));
             if (attempt > 1)
             {
-                activity.AddTag(TelemetryTags.ResendCount, attempt - 1);
+                activity.AddTag(TelemetryTags.ResendCount, Box(attempt - 1));
             }
         }
 
@@ -200,7 +208,7 @@ internal sealed class ProxyInstrumentation : IDisposable
     }
 
     /// <summary>Closes a try's span with the upstream's status, or with the error that ended the try.</summary>
-    public static void EndAttempt(Activity? activity, HttpResponseMessage? response, Exception? failure)
+    public void EndAttempt(Activity? activity, HttpResponseMessage? response, Exception? failure)
     {
         if (activity is null)
         {
@@ -212,8 +220,8 @@ internal sealed class ProxyInstrumentation : IDisposable
             if (response is not null)
             {
                 var status = (int)response.StatusCode;
-                activity.AddTag(TelemetryTags.ResponseStatusCode, status);
-                activity.AddTag(TelemetryTags.ProtocolVersion, response.Version.Major >= 2 ? response.Version.Major.ToString(CultureInfo.InvariantCulture) : response.Version.ToString(2));
+                activity.AddTag(TelemetryTags.ResponseStatusCode, Box(status));
+                activity.AddTag(TelemetryTags.ProtocolVersion, ProtocolVersion(response.Version));
                 if (status >= 400)
                 {
                     // Semantic conventions: a client span is an error for 4xx and 5xx.
@@ -233,16 +241,14 @@ internal sealed class ProxyInstrumentation : IDisposable
 
     public void Dispose() => _source.Dispose();
 
+    private object Box(int value) => (uint)value < (uint)_boxed.Length ? _boxed[value] ??= value : value;
+
     private static string StatusClass(int statusCode) =>
         statusCode is >= 100 and < 600 ? StatusClasses[(statusCode / 100) - 1] : "other";
 
     // Semantic conventions: known methods as they are, anything else as _OTHER, which keeps span names and
     // attributes bounded whatever clients send.
-    private static string MethodName(string method) => method switch
-    {
-        "GET" or "HEAD" or "POST" or "PUT" or "DELETE" or "OPTIONS" or "PATCH" or "TRACE" or "CONNECT" => method,
-        _ => "_OTHER",
-    };
+    private static string MethodName(string method) => Array.IndexOf(MethodNames, method) >= 0 ? method : "_OTHER";
 
     private static string ProtocolVersion(string protocol) => protocol switch
     {
@@ -251,6 +257,15 @@ internal sealed class ProxyInstrumentation : IDisposable
         "HTTP/1.0" => "1.0",
         "HTTP/3" => "3",
         _ => protocol,
+    };
+
+    private static string ProtocolVersion(Version version) => (version.Major, version.Minor) switch
+    {
+        (1, 1) => "1.1",
+        (2, _) => "2",
+        (1, 0) => "1.0",
+        (3, _) => "3",
+        _ => version.Major >= 2 ? version.Major.ToString(CultureInfo.InvariantCulture) : version.ToString(2),
     };
 
     private static void GetHeader(object? carrier, string name, out string? value, out IEnumerable<string>? values)

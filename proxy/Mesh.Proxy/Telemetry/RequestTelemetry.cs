@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mesh.Proxy.Routing;
 using Microsoft.AspNetCore.Http;
 
 namespace Mesh.Proxy.Telemetry;
@@ -21,19 +22,25 @@ internal sealed class RequestTelemetry(Activity? activity, string method)
 
     public ProxyVerdict? Verdict { get; private set; }
 
-    /// <summary>Names the service the request is for and, once matched, its route.</summary>
-    public void Identify(string service, string? route)
+    /// <summary>Names the service the request is for.</summary>
+    public void Identify(string service)
     {
         Service = service;
-        Route = route;
+        // AddTag, not SetTag: each is set once per request (SetTag first searches the tags already there).
         if (Activity is { IsAllDataRequested: true } activity)
         {
-            activity.SetTag(TelemetryTags.Service, service);
-            if (route is not null)
-            {
-                activity.SetTag(TelemetryTags.Route, route);
-                activity.DisplayName = $"{method} {route}";
-            }
+            activity.AddTag(TelemetryTags.Service, service);
+        }
+    }
+
+    /// <summary>Names the route the request matched, which also names the server span.</summary>
+    public void Identify(CompiledRoute route)
+    {
+        Route = route.Id;
+        if (Activity is { IsAllDataRequested: true } activity)
+        {
+            activity.AddTag(TelemetryTags.Route, route.Id);
+            activity.DisplayName = route.SpanName(method);
         }
     }
 

@@ -38,6 +38,8 @@ public sealed class TracingTests
         {
             Assert.Equal("127.0.0.1", c.Attribute("server.address"));
             Assert.Equal((long)upstream.EndPoint.Port, c.Attribute("server.port"));
+            Assert.Equal($"http://127.0.0.1:{upstream.EndPoint.Port}/items", c.Attribute("url.full"));
+            Assert.Equal("1.1", c.Attribute("network.protocol.version"));
             Assert.Equal("web", c.Attribute("mesh.service"));
             Assert.Equal("web/all", c.Attribute("mesh.route"));
         });
