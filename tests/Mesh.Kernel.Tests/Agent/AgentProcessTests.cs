@@ -1,3 +1,4 @@
+using Mesh.Cli.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Redirector.Maps;
 using Mesh.Redirector.Programs;
@@ -32,10 +33,8 @@ public sealed class AgentProcessTests
         var report = await sandbox.StatusAsync();
         Assert.True(report.ExitCode == 0, report.ToString());
 
-        // The re-executed agent got the runtime setting that mesh run made before its first socket (InlineIoCompletions):
-        // /proc/PID/environ is what execve passed, so this is what the runtime read.
-        var environment = File.ReadAllText($"/proc/{agent.Pid}/environ").Split('\0');
-        Assert.Contains("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1", environment);
+        // The re-executed agent got the runtime settings that mesh run made before its first socket.
+        AssertSocketEngineSettings(agent.Pid);
     }
 
     [Fact]
@@ -59,6 +58,8 @@ public sealed class AgentProcessTests
         Assert.Equal(File.ReadAllText($"/proc/{agent.Pid}/cgroup"), File.ReadAllText($"/proc/{proxyPid}/cgroup"));
         var report = await sandbox.StatusAsync();
         Assert.Contains($"pid {proxyPid}, unprivileged", report.StdOut);
+        // It serves with the agent's socket engine settings, inherited when the agent started it.
+        AssertSocketEngineSettings(proxyPid.Value);
 
         // SIGTERM to the agent ends the proxy too.
         Assert.Equal(0, await agent.StopAsync());
@@ -206,6 +207,17 @@ public sealed class AgentProcessTests
 
         Assert.True(exitCode == 0, $"the agent exited with {exitCode} on SIGINT:{Environment.NewLine}{agent.Output}");
         await sandbox.AssertNothingLeftAsync(maps.Values);
+    }
+
+    /// <summary>
+    /// The process was started with the socket engine settings of <c>mesh run</c> (<see cref="SocketEngineSettings"/>):
+    /// /proc/PID/environ is what execve passed, so it is what the runtime read.
+    /// </summary>
+    private static void AssertSocketEngineSettings(int pid)
+    {
+        var environment = File.ReadAllText($"/proc/{pid}/environ").Split('\0');
+        Assert.Contains("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1", environment);
+        Assert.Contains($"DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT={SocketEngineSettings.EpollThreads(Environment.ProcessorCount)}", environment);
     }
 
     /// <summary>/proc/PID/status as key → value.</summary>
