@@ -205,7 +205,7 @@ alive "$SINK_PID" || { log "the OTLP sink exited during the run: $SINK_LOG"; SIN
 # ----------------------------------------------------------------- report
 declare -A RPS P99 CORES
 cpu_col() { printf '%s' "$CPU_RESULTS" | awk -v f="$1" -v m="$2" '$1 == f && $2 == m { print $4 }'; }
-sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { s += $(c + 2) } END { print s + 0 }'; }
+sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { s += $(c + 2) } END { printf "%.0f\n", s }'; }
 echo
 printf '%-4s  %-4s  %12s  %10s  %10s  %7s  %11s  %12s\n' file mode "req/s" "p50 ms" "p99 ms" errors "mesh cores" "mesh us/req"
 for f in "${FILES[@]}"; do

@@ -47,7 +47,8 @@ public static class MeshTelemetryServiceCollectionExtensions
                 tracing.AddSource(MeshProxyTelemetry.ActivitySourceName);
                 if (plan.SamplingRatio is { } ratio)
                 {
-                    tracing.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(ratio)));
+                    // At 1.0 the ratio sampler would decode every trace id from hex only to keep it.
+                    tracing.SetSampler(new ParentBasedSampler(ratio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(ratio)));
                 }
 
                 tracing.AddOtlpExporter("mesh-traces", exporter =>
