@@ -15,6 +15,7 @@ python3 tools/otlp-sink.py --port "$port" --max-seconds 900 --ready-file "${TMPD
 sink=$!
 trap 'kill "$sink" 2>/dev/null; rm -f "${TMPDIR:-/tmp}/span-cost-sink.$$"' EXIT
 for _ in $(seq 50); do [[ -s ${TMPDIR:-/tmp}/span-cost-sink.$$ ]] && break; sleep 0.1; done
+[[ -s ${TMPDIR:-/tmp}/span-cost-sink.$$ ]] || { echo "span-cost: the OTLP sink did not start on port $port" >&2; exit 1; }
 
 dotnet "$tool" off "$requests"
 dotnet "$tool" sdk "$requests"
