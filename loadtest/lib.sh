@@ -688,7 +688,8 @@ run_wrk() {
 # --------------------------------------------------------------- report
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { printf '%s' "$RESULTS" | awk -v f="$1" -v m="$2" -v c="$3" '$1 == f && $2 == m { print $c }'; }
-sum() { awk '{ s += $1 } END { print s + 0 }'; }
+# sum: the integers on stdin, added (printed whole: mawk prints a sum past 2^31 as 2.1e+09)
+sum() { awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "n/a"; else printf "%.2fx\n", a / b }'; }
 spread() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR < 2 || lo <= 0) print "n/a"; else printf "%.2fx\n", hi / lo }'; }
 # errors_cell FILE MODE: wrk errors summed over runs, "+Nrun" for failed runs.

@@ -233,7 +233,7 @@ for f in "${FILES[@]}"; do line+=" $f off $(col "$f" off 4 | spread), on $(col "
 echo "${line%;}"
 echo "divert checks: $((RUNS * ${#MODES[@]} - VERIFY_FAIL))/$((RUNS * ${#MODES[@]})) ok"
 echo
-SERVED_ON=$(printf '%s' "$SERVED_RESULTS" | awk '$1 == "on" { s += $3 } END { print s + 0 }')
+SERVED_ON=$(printf '%s' "$SERVED_RESULTS" | awk '$1 == "on" { s += $3 } END { printf "%.0f\n", s }')
 SPANS_ON=$(sink_sum on 3)
 echo "OTLP sink, everything the 'on' agents exported ($RUNS agent(s), warm-up and divert checks included):"
 echo "    traces:  $(sink_sum on 1) exports, $(mib $(($(sink_sum on 2) / 1024))) MiB, $SPANS_ON spans for $SERVED_ON requests served" \
