@@ -50,8 +50,8 @@ internal static class RunCommand
 
     private static async Task<int> RunAsync(FileInfo? configFile, RunOverrides overrides, string runAs, bool verbose, CancellationToken cancellation)
     {
-        // First, before any socket of this process exists (see SocketEngineSettings); the re-executed agent inherits them.
-        SocketEngineSettings.ApplyUnlessSet();
+        // First, before any socket of this process exists (see ThreadingSettings); the re-executed agent inherits them.
+        ThreadingSettings.ApplyUnlessSet();
         // Before the agent starts its threads (see NativeHeapArenas); the re-executed agent applies it again.
         NativeHeapArenas.CapUnlessSet();
         if (configFile is { Exists: false })

@@ -34,7 +34,7 @@ public sealed class AgentProcessTests
         Assert.True(report.ExitCode == 0, report.ToString());
 
         // The re-executed agent got the runtime settings that mesh run made before its first socket.
-        AssertSocketEngineSettings(agent.Pid);
+        AssertThreadingSettings(agent.Pid);
     }
 
     [Fact]
@@ -58,8 +58,8 @@ public sealed class AgentProcessTests
         Assert.Equal(File.ReadAllText($"/proc/{agent.Pid}/cgroup"), File.ReadAllText($"/proc/{proxyPid}/cgroup"));
         var report = await sandbox.StatusAsync();
         Assert.Contains($"pid {proxyPid}, unprivileged", report.StdOut);
-        // It serves with the agent's socket engine settings, inherited when the agent started it.
-        AssertSocketEngineSettings(proxyPid.Value);
+        // It serves with the agent's threading settings, inherited when the agent started it.
+        AssertThreadingSettings(proxyPid.Value);
 
         // SIGTERM to the agent ends the proxy too.
         Assert.Equal(0, await agent.StopAsync());
@@ -210,14 +210,15 @@ public sealed class AgentProcessTests
     }
 
     /// <summary>
-    /// The process was started with the socket engine settings of <c>mesh run</c> (<see cref="SocketEngineSettings"/>):
+    /// The process was started with the threading settings of <c>mesh run</c> (<see cref="ThreadingSettings"/>):
     /// /proc/PID/environ is what execve passed, so it is what the runtime read.
     /// </summary>
-    private static void AssertSocketEngineSettings(int pid)
+    private static void AssertThreadingSettings(int pid)
     {
         var environment = File.ReadAllText($"/proc/{pid}/environ").Split('\0');
         Assert.Contains("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1", environment);
-        Assert.Contains($"DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT={SocketEngineSettings.EpollThreads(Environment.ProcessorCount)}", environment);
+        Assert.Contains($"DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT={ThreadingSettings.EpollThreads(Environment.ProcessorCount)}", environment);
+        Assert.Contains("DOTNET_HillClimbing_Disable=1", environment);
     }
 
     /// <summary>/proc/PID/status as key → value.</summary>
