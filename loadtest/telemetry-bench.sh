@@ -205,7 +205,7 @@ alive "$SINK_PID" || { log "the OTLP sink exited during the run: $SINK_LOG"; SIN
 # ----------------------------------------------------------------- report
 declare -A RPS P99 CORES
 cpu_col() { printf '%s' "$CPU_RESULTS" | awk -v f="$1" -v m="$2" '$1 == f && $2 == m { print $4 }'; }
-sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { s += $(c + 2) } END { printf "%.0f\n", s }'; }
+sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { print $(c + 2) }' | sum; }
 echo
 printf '%-4s  %-4s  %12s  %10s  %10s  %7s  %11s  %12s\n' file mode "req/s" "p50 ms" "p99 ms" errors "mesh cores" "mesh us/req"
 for f in "${FILES[@]}"; do
@@ -233,7 +233,7 @@ for f in "${FILES[@]}"; do line+=" $f off $(col "$f" off 4 | spread), on $(col "
 echo "${line%;}"
 echo "divert checks: $((RUNS * ${#MODES[@]} - VERIFY_FAIL))/$((RUNS * ${#MODES[@]})) ok"
 echo
-SERVED_ON=$(printf '%s' "$SERVED_RESULTS" | awk '$1 == "on" { s += $3 } END { printf "%.0f\n", s }')
+SERVED_ON=$(printf '%s' "$SERVED_RESULTS" | awk '$1 == "on" { print $3 }' | sum)
 SPANS_ON=$(sink_sum on 3)
 echo "OTLP sink, everything the 'on' agents exported ($RUNS agent(s), warm-up and divert checks included):"
 echo "    traces:  $(sink_sum on 1) exports, $(mib $(($(sink_sum on 2) / 1024))) MiB, $SPANS_ON spans for $SERVED_ON requests served" \
