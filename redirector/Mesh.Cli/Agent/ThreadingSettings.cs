@@ -42,7 +42,11 @@ internal static class ThreadingSettings
     private const string ThreadCount = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
     private const string HillClimbingDisable = "DOTNET_HillClimbing_Disable";
 
-    /// <summary>Sets each variable the environment does not already set; call before any socket exists.</summary>
+    /// <summary>
+    /// Sets each variable the environment does not already set; call before any socket exists. This process's thread
+    /// pool may already run, so the hill-climbing setting is sure to hold only in the processes it starts (the
+    /// re-executed agent and the node proxy, which AgentProcessTests checks).
+    /// </summary>
     public static void ApplyUnlessSet()
     {
         SetUnlessSet(InlineCompletions, "1");
