@@ -32,6 +32,7 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
         context.AddXForwardedFor(action: ForwardedTransformActions.Append);
         context.AddRequestTransform(TransformRequest);
         context.AddResponseTransform(TransformResponse);
+        context.AddResponseTransform(CoalescedResponseBody.Attach);
     }
 
     private ValueTask TransformRequest(RequestTransformContext context)
