@@ -26,7 +26,7 @@ namespace Mesh.Proxy.Forwarding;
 /// they arrive, and a body that was all there goes out in one send. YARP keeps the copy and its error handling.
 /// </para>
 /// </remarks>
-internal sealed class CoalescedResponseBody : Stream, IHttpResponseBodyFeature
+internal sealed class CoalescedResponseBody : UnseekableStream, IHttpResponseBodyFeature
 {
     /// <summary>
     /// Bodies up to this size skip coalescing: HttpClient's first 4 KiB read holds the headers (a few hundred bytes as a
@@ -77,17 +77,7 @@ internal sealed class CoalescedResponseBody : Stream, IHttpResponseBodyFeature
 
     public override bool CanRead => false;
 
-    public override bool CanSeek => false;
-
     public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Holds <paramref name="buffer"/> in the response pipe; sends only past <see cref="MaxHeldBytes"/>.</summary>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -120,9 +110,6 @@ internal sealed class CoalescedResponseBody : Stream, IHttpResponseBodyFeature
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     /// <summary>Sends what the writes held, if anything (or always, when the copy asks for a flush).</summary>
     private ValueTask FlushHeldAsync(CancellationToken cancellationToken, bool always = false)
@@ -174,21 +161,11 @@ internal sealed class CoalescedResponseBody : Stream, IHttpResponseBodyFeature
     }
 
     /// <summary>Reads the upstream's body; before a read waits, sends what the client side holds.</summary>
-    private sealed class UpstreamStream(Stream upstream, CoalescedResponseBody body) : Stream
+    private sealed class UpstreamStream(Stream upstream, CoalescedResponseBody body) : UnseekableStream
     {
         public override bool CanRead => true;
 
-        public override bool CanSeek => false;
-
         public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -225,10 +202,6 @@ internal sealed class CoalescedResponseBody : Stream, IHttpResponseBodyFeature
         public override void Flush()
         {
         }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 

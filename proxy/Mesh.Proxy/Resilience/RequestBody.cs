@@ -1,3 +1,4 @@
+using Mesh.Proxy.Forwarding;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -87,23 +88,13 @@ internal enum RequestBodyKind
 }
 
 /// <summary>A read-only stream that returns some bytes already read, then the rest of the inner stream.</summary>
-internal sealed class PrefixedReadStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+internal sealed class PrefixedReadStream(ReadOnlyMemory<byte> prefix, Stream inner) : UnseekableStream
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
 
     public override bool CanRead => true;
 
-    public override bool CanSeek => false;
-
     public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -134,9 +125,6 @@ internal sealed class PrefixedReadStream(ReadOnlyMemory<byte> prefix, Stream inn
     {
     }
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
