@@ -106,10 +106,13 @@ internal sealed class CoalescedResponseBody : UnseekableStream, IHttpResponseBod
 
     public override Task FlushAsync(CancellationToken cancellationToken) => FlushHeldAsync(cancellationToken, always: true).AsTask();
 
-    public override void Flush() => _client.Stream.Flush();
+    public override void Flush()
+    {
+        _held = 0;
+        _client.Stream.Flush();
+    }
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
 
     /// <summary>Sends what the writes held, if anything (or always, when the copy asks for a flush).</summary>
     private ValueTask FlushHeldAsync(CancellationToken cancellationToken, bool always = false)

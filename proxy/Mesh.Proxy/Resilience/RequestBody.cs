@@ -125,7 +125,6 @@ internal sealed class PrefixedReadStream(ReadOnlyMemory<byte> prefix, Stream inn
     {
     }
 
-
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private int TakePrefix(Span<byte> buffer)
