@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Redirector.Interop;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Redirector.Interop;
 using Mesh.Redirector.Maps;
 
 namespace Mesh.Kernel.Tests.L7;
