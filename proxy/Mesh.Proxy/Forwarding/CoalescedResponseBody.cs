@@ -102,7 +102,12 @@ internal sealed class CoalescedResponseBody : UnseekableStream, IHttpResponseBod
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override void Write(byte[] buffer, int offset, int count) => _client.Stream.Write(buffer, offset, count);
+    // Kestrel's stream sends each write, and with it whatever the pipe held before.
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        _held = 0;
+        _client.Stream.Write(buffer, offset, count);
+    }
 
     public override Task FlushAsync(CancellationToken cancellationToken) => FlushHeldAsync(cancellationToken, always: true).AsTask();
 
