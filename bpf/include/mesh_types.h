@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Structs and constants shared by the kernel programs and the agent.
- * Every type here has exactly one C# mirror in redirector/Mesh.Redirector/Maps/,
+ * Every type here has exactly one C# mirror in redirector/Mesh.Datapath/Maps/,
  * and a test compares their sizes and field offsets against this file's BTF.
  */
 #ifndef MESH_TYPES_H

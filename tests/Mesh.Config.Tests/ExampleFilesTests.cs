@@ -1,3 +1,4 @@
+using Mesh.Testing;
 namespace Mesh.Config.Tests;
 
 /// <summary>The example files are user documentation: every one must load as written.</summary>
@@ -23,7 +24,7 @@ public class ExampleFilesTests
     [MemberData(nameof(Examples))]
     public void Load_ExampleFile_HasNoErrors(string fileName)
     {
-        var result = _loader.Load(RepositoryFiles.Path($"config/examples/{fileName}"));
+        var result = _loader.Load(RepositoryFiles.FullPath($"config/examples/{fileName}"));
 
         Assert.Empty(result.Errors);
         Assert.True(result.IsValid);
@@ -33,7 +34,7 @@ public class ExampleFilesTests
     [MemberData(nameof(Examples))]
     public void Load_L7ExampleFile_EveryServiceWithRulesHasHttpPolicy(string fileName)
     {
-        var config = _loader.Load(RepositoryFiles.Path($"config/examples/{fileName}")).Config!;
+        var config = _loader.Load(RepositoryFiles.FullPath($"config/examples/{fileName}")).Config!;
 
         Assert.All(config.Services.Where(s => s.Rules.Count > 0), s => Assert.True(s.HasHttpPolicy));
         Assert.Equal(fileName.StartsWith("l7-", StringComparison.Ordinal), config.Services.Any(s => s.HasHttpPolicy));

@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Testing;
 using static Mesh.Config.Tests.ConfigParsing;
 
 namespace Mesh.Config.Tests;
@@ -119,7 +120,7 @@ public class L4BindingTests
     [Fact]
     public void Load_L4ExampleFile_ListsRulesInTheOrderTheyAreTried()
     {
-        var config = new MeshConfigLoader().Load(RepositoryFiles.Path("config/examples/l4-policy.yaml")).Config!;
+        var config = new MeshConfigLoader().Load(RepositoryFiles.FullPath("config/examples/l4-policy.yaml")).Config!;
 
         // The example's comments say the rules are written in the order they are tried.
         Assert.Equal(config.L4.Rules.Select(r => r.Name), config.L4.Rules.OrderBy(r => r.FileOrder).Select(r => r.Name));
@@ -131,7 +132,7 @@ public class L4BindingTests
     [Fact]
     public void Parse_SameL4Twice_GivesEqualConfigs()
     {
-        var text = File.ReadAllText(RepositoryFiles.Path("config/examples/l4-policy.yaml"));
+        var text = File.ReadAllText(RepositoryFiles.FullPath("config/examples/l4-policy.yaml"));
 
         Assert.Equal(Valid(text), Valid(text));
         Assert.Equal(Valid(text).GetHashCode(), Valid(text).GetHashCode());

@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Testing;
 using static Mesh.Config.Tests.ConfigParsing;
 
 namespace Mesh.Config.Tests;
@@ -180,7 +181,7 @@ public class L4PolicyDecideTests
     [Fact]
     public void Decide_ExampleFile_DecidesAsItsCommentsSay()
     {
-        var policy = Valid(File.ReadAllText(RepositoryFiles.Path("config/examples/l4-policy.yaml"))).L4;
+        var policy = Valid(File.ReadAllText(RepositoryFiles.FullPath("config/examples/l4-policy.yaml"))).L4;
 
         Assert.Equal("dns-resolver", Decide(policy, "10.0.0.7", "10.0.0.53", L4Protocol.Udp, 53).Rule?.Name);
         Assert.Equal("admin-from-office", Decide(policy, "192.168.10.4", "10.0.3.3", L4Protocol.Tcp, 8443).Rule?.Name);

@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Testing;
 using static Mesh.Config.Tests.ConfigParsing;
 
 namespace Mesh.Config.Tests;
@@ -88,7 +89,7 @@ public class L4RulePrecedenceTests
     [Fact]
     public void Order_RulesInAnyOrder_GivesTheSameOrder()
     {
-        var rules = Valid(File.ReadAllText(RepositoryFiles.Path("config/examples/l4-policy.yaml"))).L4.Rules;
+        var rules = Valid(File.ReadAllText(RepositoryFiles.FullPath("config/examples/l4-policy.yaml"))).L4.Rules;
 
         Assert.Equal(rules, L4RulePrecedence.Order(rules.Reverse()));
     }

@@ -1,3 +1,4 @@
+using Mesh.Testing;
 namespace Mesh.Config.Tests;
 
 public class MeshConfigLoaderTests
@@ -296,7 +297,7 @@ public class MeshConfigLoaderTests
     [Fact]
     public void Load_ShippedDefaultConfig_ReturnsDefaults()
     {
-        var result = _loader.Load(RepositoryFiles.Path("config/mesh.yaml"));
+        var result = _loader.Load(RepositoryFiles.FullPath("config/mesh.yaml"));
 
         Assert.Empty(result.Errors);
         Assert.Equal(new MeshConfig(), result.Config);
@@ -305,7 +306,7 @@ public class MeshConfigLoaderTests
     [Fact]
     public void Load_SpliceOffExample_TurnsOnlySpliceOff()
     {
-        var result = _loader.Load(RepositoryFiles.Path("config/examples/splice-off.yaml"));
+        var result = _loader.Load(RepositoryFiles.FullPath("config/examples/splice-off.yaml"));
 
         Assert.Empty(result.Errors);
         Assert.Equal(new MeshConfig { Splice = false }, result.Config);

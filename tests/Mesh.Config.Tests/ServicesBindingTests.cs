@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Testing;
 using static Mesh.Config.Tests.ConfigParsing;
 
 namespace Mesh.Config.Tests;
@@ -382,7 +383,7 @@ public class ServicesBindingTests
     [Fact]
     public void Parse_SameFileTwice_GivesEqualConfigs()
     {
-        var text = File.ReadAllText(RepositoryFiles.Path("config/examples/l7-deny-and-headers.yaml"));
+        var text = File.ReadAllText(RepositoryFiles.FullPath("config/examples/l7-deny-and-headers.yaml"));
 
         Assert.Equal(Valid(text), Valid(text));
         Assert.Equal(Valid(text).GetHashCode(), Valid(text).GetHashCode());

@@ -1,6 +1,6 @@
 using System.Net.Http;
 using System.Net.Sockets;
-using Mesh.Cli.Agent;
+using Mesh.Agent;
 
 namespace Mesh.Cli.Commands;
 
@@ -9,7 +9,7 @@ internal static class AdminClient
 {
     public static HttpClient For(string pinDirectory)
     {
-        var socketPath = AdminEndpoint.SocketPathFor(pinDirectory);
+        var socketPath = AgentState.AdminSocketPathFor(pinDirectory);
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (_, cancellation) =>
@@ -35,9 +35,9 @@ internal static class AdminClient
     public static string Explain(HttpRequestException error, string pinDirectory) => error.InnerException switch
     {
         SocketException { SocketErrorCode: SocketError.AccessDenied } =>
-            $"permission denied on {AdminEndpoint.SocketPathFor(pinDirectory)}: the admin socket is root's (run with sudo)",
+            $"permission denied on {AgentState.AdminSocketPathFor(pinDirectory)}: the admin socket is root's (run it as root)",
         SocketException { SocketErrorCode: SocketError.AddressNotAvailable or SocketError.ConnectionRefused } or SocketException { ErrorCode: 2 } =>
-            $"no Mesh agent is listening on {AdminEndpoint.SocketPathFor(pinDirectory)} (start one with 'mesh run')",
-        _ => $"talking to the agent on {AdminEndpoint.SocketPathFor(pinDirectory)} failed: {error.Message}",
+            $"no Mesh agent is listening on {AgentState.AdminSocketPathFor(pinDirectory)} (start one with 'mesh run')",
+        _ => $"talking to the agent on {AgentState.AdminSocketPathFor(pinDirectory)} failed: {error.Message}",
     };
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Mesh.Redirector;
+using Mesh.Datapath;
 
 namespace Mesh.Cli.Commands;
 

@@ -1,16 +1,18 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net;
-using Mesh.Cli.Agent;
-using Mesh.Redirector;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Maps;
-using Mesh.Redirector.Programs;
+using Mesh.Agent.Admin;
+using Mesh.Agent.Hardening;
+using Mesh.Agent;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Maps;
+using Mesh.Datapath.Programs;
+using Mesh.Datapath;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 
 namespace Mesh.Cli.Commands;
 

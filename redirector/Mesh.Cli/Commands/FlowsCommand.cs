@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net.Http;
 using System.Text.Json;
-using Mesh.Cli.Agent.Flows;
+using Mesh.Agent.Flows;
 
 namespace Mesh.Cli.Commands;
 

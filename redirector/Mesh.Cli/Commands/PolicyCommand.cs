@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
-using Mesh.Cli.Agent;
+using Mesh.Agent.L4;
+using Mesh.Agent;
 using Mesh.Config;
 
 namespace Mesh.Cli.Commands;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Mesh.Cli.Agent;
+using Mesh.Agent.Hardening;
 using Mesh.Proxy.Isolation;
 using Mesh.Proxy.Routing;
 using Microsoft.Extensions.Logging;

@@ -1,13 +1,6 @@
 using System.CommandLine;
-using Mesh.Cli.Agent;
-using Mesh.Cli.Agent.Flows;
-using Mesh.Cli.Agent.L7;
-using Mesh.Proxy.Configuration;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Programs;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Mesh.Agent;
+using Mesh.Agent.Hardening;
 
 namespace Mesh.Cli.Commands;
 
@@ -23,7 +16,7 @@ internal static class RunCommand
         var proxyPort = new Option<int>("--proxy-port")
         {
             Description = "port of the node proxy on 127.0.0.1 and [::1], where connections to services with HTTP policy are diverted",
-            DefaultValueFactory = _ => RunOverrides.DefaultProxyPort,
+            DefaultValueFactory = _ => AgentOverrides.DefaultProxyPort,
         };
         proxyPort.Validators.Add(result =>
         {
@@ -42,97 +35,26 @@ internal static class RunCommand
         var command = new Command("run", "Run the node agent until SIGINT or SIGTERM.") { config, cgroup, pinDirectory, noSplice, proxyPort, runAs, bpfDirectory, verbose };
         command.SetAction((result, cancellation) =>
         {
-            var overrides = new RunOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName, result.GetValue(proxyPort), result.GetValue(verbose));
+            var overrides = new AgentOverrides(result.GetValue(cgroup), result.GetValue(pinDirectory), result.GetValue(noSplice), result.GetValue(bpfDirectory)?.FullName, result.GetValue(proxyPort), result.GetValue(verbose));
             return RunAsync(result.GetValue(config), overrides, result.GetValue(runAs)!, result.GetValue(verbose), cancellation);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(FileInfo? configFile, RunOverrides overrides, string runAs, bool verbose, CancellationToken cancellation)
+    private static async Task<int> RunAsync(FileInfo? configFile, AgentOverrides overrides, string runAs, bool verbose, CancellationToken cancellation)
     {
-        // First, before any socket of this process exists (see ThreadingSettings); the re-executed agent inherits them.
-        ThreadingSettings.ApplyUnlessSet();
-        // Before the agent starts its threads (see NativeHeapArenas); the re-executed agent applies it again.
-        NativeHeapArenas.CapUnlessSet();
-        if (configFile is { Exists: false })
-        {
-            return CliError.Report($"config file {configFile.FullName} does not exist");
-        }
-        if (Preflight.MissingForDatapath() is { } missing)
-        {
-            return CliError.Report(missing);
-        }
-        if (LeastPrivilege.ShouldDrop(runAs))
-        {
-            try
-            {
-                if (UnprivilegedStart.PrepareAndReexec(configFile, overrides, runAs) is { } problem)
-                {
-                    return CliError.Report(problem);
-                }
-            }
-            catch (Exception error) when (error is IOException or InvalidOperationException or UnauthorizedAccessException)
-            {
-                return CliError.Report(error.Message);
-            }
-        }
-
-        var builder = Host.CreateApplicationBuilder();
-        AgentLogging.Configure(builder.Logging, verbose);
-        builder.Services.AddSingleton(overrides);
-        builder.Services.AddSingleton(services => AgentConfig.Open(configFile, services.GetRequiredService<ILoggerFactory>()));
-        builder.Services.AddSingleton(services => LibBpfLog.Install(services.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
-        builder.Services.AddSingleton<ProxyModelMapper>();
-        builder.Services.AddSingleton<SpliceAgent>();
-        builder.Services.AddSingleton<L4Agent>();
-        builder.Services.AddSingleton<L7Agent>();
-        builder.Services.AddSingleton<FlowHistory>();
-        builder.Services.AddSingleton<FlowAgent>();
-        builder.Services.AddSingleton<AgentStatusSource>();
-        builder.Services.AddSingleton<AdminEndpoint>();
-        builder.Services.AddSingleton<KernelMetrics>();
-        // Started in this order and stopped in reverse: the L7 path goes first on shutdown.
-        builder.Services.AddHostedService(services => services.GetRequiredService<SpliceAgent>());
-        // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
-        builder.Services.AddHostedService(services => services.GetRequiredService<L4Agent>());
-        builder.Services.AddHostedService(services => services.GetRequiredService<L7Agent>());
-        // After the datapaths, which pin the flow ring buffer; the admin API last, once there is something to serve.
-        builder.Services.AddHostedService(services => services.GetRequiredService<FlowAgent>());
-        builder.Services.AddHostedService(services => services.GetRequiredService<AdminEndpoint>());
-        builder.Services.AddHostedService(services => services.GetRequiredService<KernelMetrics>());
-
-        var host = builder.Build();
-        // Disposed asynchronously: the L7 path's proxy host only has an asynchronous dispose.
-        await using var hostDisposal = (IAsyncDisposable)host;
         try
         {
-            await host.StartAsync(cancellation);
-        }
-        catch (OperationCanceledException)
-        {
-            // SIGINT or SIGTERM while starting: what did start is torn down when the host is disposed.
+            await MeshAgentHost.RunAsync(configFile, overrides, runAs, logging => AgentLogging.Configure(logging, verbose), cancellation);
             return 0;
         }
-        catch (InvalidConfigException error)
+        catch (AgentStartException error)
         {
-            foreach (var configError in error.Errors)
+            foreach (var detail in error.Details)
             {
-                Console.Error.WriteLine(configError);
+                Console.Error.WriteLine(detail);
             }
-            return CliError.Report($"the config has {error.Errors.Count} error(s); nothing was attached");
-        }
-        catch (BpfLoadException error)
-        {
-            // Named after the process: a file left by an earlier run (maybe by another user) is never in the way.
-            var logFile = Path.Combine(Path.GetTempPath(), $"mesh-verifier-{error.ObjectName}-{Environment.ProcessId}.log");
-            await File.WriteAllTextAsync(logFile, error.LibBpfLog, CancellationToken.None);
-            return CliError.Report($"{error.Message}; the verifier log is in {logFile} (or run with --verbose)");
-        }
-        catch (Exception error) when (error is BpfException or ProxyConfigException or ProxyStartException or IOException or InvalidOperationException or UnauthorizedAccessException)
-        {
             return CliError.Report(error.Message);
         }
-        await host.WaitForShutdownAsync(CancellationToken.None);
-        return 0;
     }
 }

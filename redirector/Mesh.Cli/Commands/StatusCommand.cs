@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Http.Json;
-using Mesh.Cli.Agent;
+using Mesh.Agent.Admin;
+using Mesh.Agent;
 
 namespace Mesh.Cli.Commands;
 

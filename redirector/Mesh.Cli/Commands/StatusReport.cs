@@ -1,7 +1,8 @@
 using System.Text;
-using Mesh.Cli.Agent;
-using Mesh.Redirector.Maps;
-using Mesh.Redirector.Programs;
+using Mesh.Agent.Admin;
+using Mesh.Agent.L4;
+using Mesh.Datapath.Maps;
+using Mesh.Datapath.Programs;
 
 namespace Mesh.Cli.Commands;
 

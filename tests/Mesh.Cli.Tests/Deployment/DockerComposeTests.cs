@@ -1,5 +1,6 @@
 using System.Net;
 using Mesh.Config;
+using Mesh.Testing;
 
 namespace Mesh.Cli.Tests.Deployment;
 

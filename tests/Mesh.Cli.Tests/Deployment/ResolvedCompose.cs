@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Mesh.Testing;
 using YamlDotNet.RepresentationModel;
 
 namespace Mesh.Cli.Tests.Deployment;

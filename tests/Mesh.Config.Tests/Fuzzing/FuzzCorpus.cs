@@ -1,3 +1,4 @@
+using Mesh.Testing;
 namespace Mesh.Config.Tests.Fuzzing;
 
 /// <summary>One fuzzed document: its place in the run, what kind it is and how exactly it was made, and its text.</summary>
@@ -15,7 +16,7 @@ internal sealed class FuzzCorpus
     public FuzzCorpus(ulong seed)
     {
         _seed = seed;
-        _files = [.. RepositoryFiles.Files("config/examples", "*.yaml").Append(RepositoryFiles.Path("config/mesh.yaml"))
+        _files = [.. RepositoryFiles.Files("config/examples", "*.yaml").Append(RepositoryFiles.FullPath("config/mesh.yaml"))
             .Select(path => (Path.GetFileName(path), File.ReadAllText(path)))];
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
+using Mesh.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Xunit.Abstractions;
@@ -30,7 +31,7 @@ public sealed class WatcherFuzzTests(ITestOutputHelper output) : IDisposable
     public async Task Watch_FuzzedInvalidEdits_KeepsTheConfigInEffectThenTakesAValidEdit()
     {
         var path = Path.GetFullPath(_temp.File("mesh.yaml"));
-        var initialText = File.ReadAllText(RepositoryFiles.Path("config/examples/l7-deny-and-headers.yaml"));
+        var initialText = File.ReadAllText(RepositoryFiles.FullPath("config/examples/l7-deny-and-headers.yaml"));
         File.WriteAllText(path, initialText);
         var loader = new MeshConfigLoader();
         using var watcher = new ConfigWatcher(Options.Create(new ConfigWatcherOptions { Path = path, Debounce = TimeSpan.FromMilliseconds(20) }),

@@ -1,7 +1,7 @@
-using Mesh.Cli.Agent;
+using Mesh.Agent.Hardening;
+using Mesh.Datapath.Maps;
+using Mesh.Datapath.Programs;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Redirector.Maps;
-using Mesh.Redirector.Programs;
 
 namespace Mesh.Kernel.Tests.Agent;
 

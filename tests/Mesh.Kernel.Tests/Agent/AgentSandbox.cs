@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Maps;
-using Mesh.Redirector.Programs;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Maps;
+using Mesh.Datapath.Programs;
 
 namespace Mesh.Kernel.Tests.Agent;
 

@@ -1,7 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Proxy.Tests.Telemetry;
+using Mesh.Testing.Telemetry;
 
 namespace Mesh.Kernel.Tests.Agent;
 

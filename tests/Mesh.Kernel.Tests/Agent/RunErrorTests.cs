@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Mesh.Redirector.Programs;
+using Mesh.Datapath.Programs;
 
 namespace Mesh.Kernel.Tests.Agent;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Mesh.Redirector.Programs;
+using Mesh.Datapath.Programs;
 
 namespace Mesh.Kernel.Tests.Agent;
 

@@ -1,4 +1,4 @@
-using Mesh.Redirector.Maps;
+using Mesh.Datapath.Maps;
 
 namespace Mesh.Kernel.Tests.Infrastructure;
 

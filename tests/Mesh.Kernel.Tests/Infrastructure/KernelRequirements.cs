@@ -1,4 +1,4 @@
-using Mesh.Cli.Agent;
+using Mesh.Agent.Hardening;
 
 namespace Mesh.Kernel.Tests.Infrastructure;
 

@@ -1,9 +1,9 @@
 using System.Net;
 using Mesh.Config;
-using Mesh.Redirector;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Maps;
-using Mesh.Redirector.Programs;
+using Mesh.Datapath;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Maps;
+using Mesh.Datapath.Programs;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Kernel.Tests.Infrastructure;

@@ -5,8 +5,8 @@ using System.Security.Cryptography;
 using Mesh.Config;
 using Mesh.Kernel.Tests.Infrastructure;
 using Xunit.Abstractions;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Programs;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Programs;
 
 namespace Mesh.Kernel.Tests.L4;
 

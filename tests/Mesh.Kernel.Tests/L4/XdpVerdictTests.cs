@@ -1,9 +1,9 @@
 using System.Net;
 using Mesh.Config;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Kernel.Tests.Infrastructure.Packets;
-using Mesh.Redirector.Maps;
-using Mesh.Redirector.Programs;
+using Mesh.Testing.Packets;
+using Mesh.Datapath.Maps;
+using Mesh.Datapath.Programs;
 
 namespace Mesh.Kernel.Tests.L4;
 

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Maps;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Maps;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.L7;

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Proxy.Tests.Infrastructure;
-using Mesh.Redirector.Interop;
-using Mesh.Redirector.Maps;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Maps;
+using Mesh.Testing;
 
 namespace Mesh.Kernel.Tests.L7;
 

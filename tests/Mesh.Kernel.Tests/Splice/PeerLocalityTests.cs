@@ -1,6 +1,6 @@
-using System.Net;
 using System.Net.Sockets;
-using Mesh.Cli.Agent;
+using System.Net;
+using Mesh.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
 
 namespace Mesh.Kernel.Tests.Splice;

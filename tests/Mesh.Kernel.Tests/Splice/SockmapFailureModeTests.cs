@@ -5,7 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Redirector.Maps;
+using Mesh.Datapath.Maps;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Splice;

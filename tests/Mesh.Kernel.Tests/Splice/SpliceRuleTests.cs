@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Redirector.Maps;
+using Mesh.Datapath.Maps;
 
 namespace Mesh.Kernel.Tests.Splice;
 

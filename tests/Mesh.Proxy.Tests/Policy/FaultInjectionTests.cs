@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Testing;
 using Xunit.Abstractions;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 

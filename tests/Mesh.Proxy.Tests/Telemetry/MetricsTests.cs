@@ -1,6 +1,7 @@
 using System.Net;
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Testing.Telemetry;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 using static Mesh.Proxy.Tests.Telemetry.TelemetryTesting;
 

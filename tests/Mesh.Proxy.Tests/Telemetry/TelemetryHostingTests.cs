@@ -1,6 +1,7 @@
 using System.Net;
 using Mesh.Proxy.Telemetry;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Testing.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -53,7 +54,7 @@ public sealed class TelemetryHostingTests
 
         using var response = await proxy.GetAsync(service, "/");
 
-        var server = Assert.Single(await receiver.WaitForSpansAsync(s => s.Span.Kind == Otlp.Trace.Span.Types.SpanKind.Server, 1));
+        var server = Assert.Single(await receiver.WaitForSpansAsync(s => s.Span.Kind == Mesh.Testing.Telemetry.Otlp.Trace.Span.Types.SpanKind.Server, 1));
         Assert.Equal("mesh-node", server.ResourceAttribute("service.name"));
         Assert.Equal("test", server.ResourceAttribute("deployment.environment.name"));
         Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.requests", _ => true, 1));

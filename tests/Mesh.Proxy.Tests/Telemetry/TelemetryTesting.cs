@@ -1,6 +1,7 @@
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Telemetry;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Testing.Telemetry;
 using OpenTelemetry.Exporter;
 
 namespace Mesh.Proxy.Tests.Telemetry;

@@ -1,10 +1,11 @@
 using System.Net;
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Testing.Telemetry;
+using SpanKind = Mesh.Testing.Telemetry.Otlp.Trace.Span.Types.SpanKind;
+using StatusCode = Mesh.Testing.Telemetry.Otlp.Trace.Status.Types.StatusCode;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 using static Mesh.Proxy.Tests.Telemetry.TelemetryTesting;
-using SpanKind = Mesh.Proxy.Tests.Telemetry.Otlp.Trace.Span.Types.SpanKind;
-using StatusCode = Mesh.Proxy.Tests.Telemetry.Otlp.Trace.Status.Types.StatusCode;
 
 namespace Mesh.Proxy.Tests.Telemetry;
 

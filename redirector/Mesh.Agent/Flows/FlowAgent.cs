@@ -1,0 +1,75 @@
+using Mesh.Agent.L4;
+using Mesh.Config;
+using Mesh.Datapath.Flows;
+using Mesh.Datapath.Interop;
+using Mesh.Datapath.Maps;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Agent.Flows;
+
+/// <summary>
+/// Consumes the kernel's flow events for the life of the agent: resolves each into a
+/// <see cref="FlowRecord"/> and keeps it in the <see cref="FlowHistory"/> that `mesh flows` reads
+/// through the admin socket. Started after the datapaths, which pin the ring buffer.
+/// </summary>
+internal sealed class FlowAgent : IHostedService, IDisposable
+{
+    /// <summary>One event per this many XDP drops per CPU, so a flood cannot fill the ring buffer.</summary>
+    public const uint XdpSampleEvery = 100;
+
+    private readonly AgentConfig _config;
+    private readonly AgentOverrides _overrides;
+    private readonly L4Agent _l4;
+    private readonly ILogger<FlowAgent> _logger;
+    private FlowEventReader? _reader;
+    private BpfMap? _counters;
+    private volatile FlowNames _names;
+
+    public FlowAgent(AgentConfig config, AgentOverrides overrides, L4Agent l4, FlowHistory history, ILogger<FlowAgent> logger)
+    {
+        _config = config;
+        _overrides = overrides;
+        _l4 = l4;
+        _logger = logger;
+        History = history;
+        _names = new FlowNames(config.Initial, l4.RuleNameOfSlot);
+    }
+
+    public FlowHistory History { get; }
+
+    /// <summary>Flow events sent and lost so far, or null before the agent started.</summary>
+    public FlowEventTotals? Totals() =>
+        _counters is { } counters ? new FlowEventTotals(counters.SumPerCpu((uint)FlowCounter.EventsSent), counters.SumPerCpu((uint)FlowCounter.EventsLost)) : null;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var pinDirectory = _overrides.PinDirectoryFor(_config.Initial);
+        using (var settings = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowSettings)))
+        {
+            settings.Update(0u, new FlowSettings { XdpSampleEvery = XdpSampleEvery });
+        }
+        _counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowCounters));
+        _reader = FlowEventReader.Start(pinDirectory, flow => History.Add(_names.Resolve(flow)), _logger);
+        _config.Changed += OnConfigChanged;
+        _logger.LogInformation("Reading flow events (one in {SampleEvery} XDP drops per CPU)", XdpSampleEvery);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _config.Changed -= OnConfigChanged;
+        _reader?.Dispose();
+        _reader = null;
+        _counters?.Dispose();
+        _counters = null;
+    }
+
+    private void OnConfigChanged(object? sender, MeshConfig config) => _names = new FlowNames(config, _l4.RuleNameOfSlot);
+}
