@@ -220,6 +220,19 @@ public class MeshConfigLoaderTests
         Assert.Contains("check the indentation", error.Message);
     }
 
+    [Theory]
+    [InlineData("splice: on\nservices:\n  - name: a\n    routes: [unclosed\n", 5, 1, "'[' opened at 4:13 is not closed")]
+    [InlineData("agent: {cgroup: /a,\nsplice: on\n", 2, 1, "'{' opened at 1:8 is not closed")]
+    [InlineData("l4:\n  rules: [{name: a, ports: [1, 2}\n", 2, 33, "'[' opened at 2:28 is not closed")]
+    public void Parse_UnclosedFlowCollection_NamesWhereItOpened(string yaml, int line, int column, string opened)
+    {
+        var error = SingleError(yaml);
+
+        Assert.Equal((line, column), (error.Line, error.Column));
+        Assert.StartsWith("invalid YAML: ", error.Message);
+        Assert.Contains(opened, error.Message);
+    }
+
     [Fact]
     public void Parse_SecondDocument_ReportsDocumentStart()
     {

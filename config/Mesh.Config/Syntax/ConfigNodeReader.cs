@@ -29,9 +29,15 @@ internal sealed class ConfigNodeReader
     public ConfigNode? Read(string yamlText, ConfigErrorList errors)
     {
         var scanner = new Scanner(new StringReader(yamlText));
+        var document = new DocumentState();
         try
         {
-            return Read(new Parser(scanner), yamlText, errors);
+            return Read(new Parser(scanner), document, yamlText, errors);
+        }
+        catch (YamlException ex) when (document.OpenFlows.TryPeek(out var open) && ex.Message.Contains("did not find expected ','", StringComparison.Ordinal))
+        {
+            // YamlDotNet says where the text ended or the next key began, not which bracket was left open.
+            throw new SemanticErrorException(ex.Start, ex.End, $"{ex.Message.TrimEnd('.')}: {NotClosedBefore(open)}");
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException or OverflowException)
         {
@@ -40,15 +46,15 @@ internal sealed class ConfigNodeReader
             // where the scanner is, which is past the end of the text when an escape is cut off there.
             var past = Math.Max(0, scanner.CurrentPosition.Index - yamlText.Length);
             var at = new Mark(scanner.CurrentPosition.Index - past, scanner.CurrentPosition.Line, Math.Max(1, scanner.CurrentPosition.Column - past));
+            var unclosed = document.OpenFlows.TryPeek(out var open) ? $"; {NotClosedBefore(open)}" : "";
             throw new SemanticErrorException(at, at, "cannot read past here; look for a character YAML does not allow, "
-                + "such as an escape of half a surrogate pair (\\uD800) or a U+0085 or U+2028 line break in an unquoted value, and remove it or quote the value");
+                + "such as an escape of half a surrogate pair (\\uD800) or a U+0085 or U+2028 line break in an unquoted value, and remove it or quote the value"
+                + unclosed);
         }
     }
 
-    private static ConfigNode? Read(IParser parser, string yamlText, ConfigErrorList errors)
+    private static ConfigNode? Read(IParser parser, DocumentState document, string yamlText, ConfigErrorList errors)
     {
-        var document = new DocumentState();
-
         if (!StartsDocument(parser, yamlText))
         {
             return null;
@@ -139,22 +145,26 @@ internal sealed class ConfigNodeReader
                 node = new ScalarNode(scalar.Value, scalar.Style == ScalarStyle.Plain, line, column);
                 break;
 
-            case SequenceStart:
+            case SequenceStart sequence:
                 var items = new List<ConfigNode>();
+                document.EnterFlow(sequence.Style == SequenceStyle.Flow, '[', sequence.Start);
                 while (!parser.TryConsume<SequenceEnd>(out _))
                 {
                     items.Add(ReadNode(parser, document, depth + 1));
                 }
+                document.LeaveFlow(sequence.Style == SequenceStyle.Flow);
                 node = new SequenceNode(items, line, column);
                 break;
 
-            case MappingStart:
+            case MappingStart mapping:
                 var entries = new List<MappingEntry>();
+                document.EnterFlow(mapping.Style == MappingStyle.Flow, '{', mapping.Start);
                 while (!parser.TryConsume<MappingEnd>(out _))
                 {
                     var key = ReadNode(parser, document, depth + 1);
                     entries.Add(new MappingEntry(key, ReadNode(parser, document, depth + 1)));
                 }
+                document.LeaveFlow(mapping.Style == MappingStyle.Flow);
                 // A flow pair ('[a: b]', as an unquoted [::1]:9002 in a flow list reads) is a mapping
                 // whose start YamlDotNet leaves at the start of the file; it starts at its key.
                 if (!isRoot && next.Start.Index == 0 && entries.Count > 0)
@@ -176,6 +186,9 @@ internal sealed class ConfigNodeReader
         return node;
     }
 
+    private static string NotClosedBefore((char Bracket, Mark Opened) open) =>
+        $"the '{open.Bracket}' opened at {Line(open.Opened)}:{Column(open.Opened)} is not closed before here";
+
     private static int Line(Mark mark) => checked((int)mark.Line);
 
     private static int Column(Mark mark) => checked((int)mark.Column);
@@ -191,6 +204,25 @@ internal sealed class ConfigNodeReader
 
         /// <summary>The values repeated by aliases so far, which <see cref="MaxAliasedValues"/> bounds.</summary>
         public long AliasedValues { get; set; }
+
+        /// <summary>The '[' and '{' read but not yet closed, innermost on top.</summary>
+        public Stack<(char Bracket, Mark Opened)> OpenFlows { get; } = new();
+
+        public void EnterFlow(bool isFlow, char bracket, Mark opened)
+        {
+            if (isFlow)
+            {
+                OpenFlows.Push((bracket, opened));
+            }
+        }
+
+        public void LeaveFlow(bool isFlow)
+        {
+            if (isFlow)
+            {
+                OpenFlows.Pop();
+            }
+        }
     }
 
     /// <summary>A document past a limit; reading it stops there.</summary>
