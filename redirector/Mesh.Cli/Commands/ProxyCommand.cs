@@ -23,7 +23,7 @@ internal static partial class ProxyCommand
 
     private static async Task<int> RunAsync(bool verbose, CancellationToken cancellation)
     {
-        // The proxy's threads come and go with the load, as the agent's did when it hosted the proxy (see NativeHeapArenas).
+        // The proxy's threads come and go with the load, each of which could take a malloc arena of its own.
         NativeHeapArenas.CapUnlessSet();
         // Standard output carries the answers to the agent and nothing else: anything written to the console goes to stderr.
         await using var answers = new StreamWriter(Console.OpenStandardOutput());
