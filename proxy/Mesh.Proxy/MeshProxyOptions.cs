@@ -5,7 +5,7 @@ public sealed class MeshProxyOptions
 {
     /// <summary>
     /// Largest request body kept in memory so that retries (and mirrors) can resend it; larger ones are sent once. A
-    /// route's <see cref="Configuration.RetryPolicy.MaxBodyBytes"/> overrides it.
+    /// route's <see cref="Mesh.Config.RetryPolicy.MaxBodyBytes"/> overrides it.
     /// </summary>
     public int MaxReplayBodyBytes { get; set; } = 64 * 1024;
 

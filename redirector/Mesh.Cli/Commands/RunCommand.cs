@@ -2,7 +2,6 @@ using System.CommandLine;
 using Mesh.Cli.Agent;
 using Mesh.Cli.Agent.Flows;
 using Mesh.Cli.Agent.L7;
-using Mesh.Proxy.Configuration;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Programs;
 using Microsoft.Extensions.DependencyInjection;
@@ -82,7 +81,8 @@ internal static class RunCommand
         builder.Services.AddSingleton(overrides);
         builder.Services.AddSingleton(services => AgentConfig.Open(configFile, services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(services => LibBpfLog.Install(services.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
-        builder.Services.AddSingleton<ProxyModelMapper>();
+        builder.Services.AddSingleton<ClientSources>();
+        builder.Services.AddSingleton<TelemetryOptionsMapper>();
         builder.Services.AddSingleton<SpliceAgent>();
         builder.Services.AddSingleton<L4Agent>();
         builder.Services.AddSingleton<L7Agent>();
@@ -128,7 +128,7 @@ internal static class RunCommand
             await File.WriteAllTextAsync(logFile, error.LibBpfLog, CancellationToken.None);
             return CliError.Report($"{error.Message}; the verifier log is in {logFile} (or run with --verbose)");
         }
-        catch (Exception error) when (error is BpfException or ProxyConfigException or ProxyStartException or IOException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception error) when (error is BpfException or ProxyStartException or IOException or InvalidOperationException or UnauthorizedAccessException)
         {
             return CliError.Report(error.Message);
         }
