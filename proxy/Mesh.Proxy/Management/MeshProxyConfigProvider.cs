@@ -47,7 +47,7 @@ public sealed partial class MeshProxyConfigProvider : IProxyConfigProvider, IDis
     public IProxyConfig GetConfig() => Volatile.Read(ref _config);
 
     /// <summary>Replaces the whole configuration atomically; throws <see cref="ProxyConfigException"/> and keeps the current one if it cannot be compiled.</summary>
-    /// <param name="services">Every service of the config: those with HTTP policy are served, the others are only backends, mirrors and sources.</param>
+    /// <param name="services">Every service of the config, each served at its address (the kernel diverts only those with HTTP policy).</param>
     /// <param name="sourceCgroupIds">
     /// The kernel's id of each <see cref="ServiceSource.Cgroup"/>, by path, as the agent resolved it; a cgroup missing here
     /// recognises nobody.
@@ -110,7 +110,7 @@ public sealed partial class MeshProxyConfigProvider : IProxyConfigProvider, IDis
     private static partial class Log
     {
         [LoggerMessage(EventId = EventIds.ConfigApplied, Level = LogLevel.Information,
-            Message = "Proxy config version {Version} applied: {Services} services with HTTP policy, {Routes} routes")]
+            Message = "Proxy config version {Version} applied: {Services} services, {Routes} routes")]
         public static partial void ConfigApplied(ILogger logger, long version, int services, int routes);
 
         [LoggerMessage(EventId = EventIds.ConfigRejected, Level = LogLevel.Error,

@@ -30,7 +30,7 @@ internal sealed class ProxyConfigCompiler(RoutePipelineFactory pipelines)
     /// <summary>The rule a service with <c>default: allow</c> gives the requests no rule takes: every path, to its own endpoints.</summary>
     private static readonly HttpRouteRule DefaultRule = new() { Name = "(default)" };
 
-    /// <param name="services">Every service; those with HTTP policy are served, the others are backends and sources only.</param>
+    /// <param name="services">Every service of the config, each served at its address (the kernel diverts only those with HTTP policy).</param>
     /// <param name="cgroupIds">The kernel's id of each source cgroup, by path.</param>
     /// <param name="version">The version the snapshot carries.</param>
     public ProxySnapshot Compile(IReadOnlyList<ServiceConfig> services, IReadOnlyDictionary<string, ulong> cgroupIds, long version)
@@ -46,7 +46,7 @@ internal sealed class ProxyConfigCompiler(RoutePipelineFactory pipelines)
         }
 
         var served = new Dictionary<IPEndPoint, CompiledService>();
-        foreach (var service in services.Where(s => s.HasHttpPolicy))
+        foreach (var service in services)
         {
             var names = RouteNames(service.Rules);
             var routes = service.Rules.Select((rule, i) => CompileRoute(service, rule, names[i], backends, errors)!).ToArray();

@@ -29,8 +29,7 @@ internal sealed class SourceIdentifier
     /// <param name="cgroupIds">The kernel's id of each source cgroup, by path; a cgroup missing here recognises nobody.</param>
     public SourceIdentifier(IReadOnlyList<ServiceConfig> services, IReadOnlyDictionary<string, ulong> cgroupIds)
     {
-        var allowed = services.Where(s => s.HasHttpPolicy)
-            .SelectMany(s => s.Rules)
+        var allowed = services.SelectMany(s => s.Rules)
             .SelectMany(r => r.Authorization?.AllowFrom ?? [])
             .ToHashSet(StringComparer.Ordinal);
         var sources = services.Where(s => allowed.Contains(s.Name) && s.Source is not null).ToList();

@@ -15,7 +15,7 @@ internal sealed class ProxySnapshot
     /// <summary>Every service of the config, as given.</summary>
     public required IReadOnlyList<ServiceConfig> Services { get; init; }
 
-    /// <summary>The services with HTTP policy, by the address clients dial.</summary>
+    /// <summary>The services by the address clients dial.</summary>
 
     public required FrozenDictionary<IPEndPoint, CompiledService> ByAddress { get; init; }
 

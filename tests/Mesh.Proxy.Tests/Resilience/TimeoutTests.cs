@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
