@@ -1,6 +1,6 @@
 namespace Mesh.Proxy;
 
-/// <summary>Process-wide settings of the proxy (per-service and per-route settings live in the runtime model).</summary>
+/// <summary>Process-wide settings of the proxy (per-service and per-rule settings come with the config's services).</summary>
 public sealed class MeshProxyOptions
 {
     /// <summary>

@@ -23,7 +23,7 @@ internal sealed class BackendService
     public IPEndPoint[] Endpoints { get; }
 }
 
-/// <summary>Ids of the YARP objects generated from the runtime model.</summary>
+/// <summary>Ids of the YARP objects generated from the services.</summary>
 internal static class YarpIds
 {
     public static string ForService(string service) => "mesh:" + service;
