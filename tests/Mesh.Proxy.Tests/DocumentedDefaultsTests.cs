@@ -24,19 +24,13 @@ public sealed class DocumentedDefaultsTests
     public async Task Rules_KeysLeftOut_PathPrefixExactHeadersAllowDefaultAndTheServicesOwnEndpoints()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var (proxy, config) = await StartAsync($$"""
-            services:
-              - name: web
-                address: 127.77.0.1
-                port: 8080
-                endpoints: [{{upstream.EndPoint}}]
-                rules:
-                  - name: block
-                    matches: [{ path: { value: /admin } }, { headers: [{ name: x-user, value: "a.c" }] }]
-                    action: deny
-                  - name: open
-                    matches: [{ path: { value: /open } }]
-            """);
+        var (proxy, config) = await StartAsync(WebRules(upstream, """
+              - name: block
+                matches: [{ path: { value: /admin } }, { headers: [{ name: x-user, value: "a.c" }] }]
+                action: deny
+              - name: open
+                matches: [{ path: { value: /open } }]
+            """));
         await using var _ = proxy;
         var web = config.Services[0];
 
@@ -227,23 +221,17 @@ public sealed class DocumentedDefaultsTests
     public async Task Redirect_KeysLeftOut_Found302WithTheRequestsSchemePortAndPath()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var (proxy, config) = await StartAsync($$"""
-            services:
-              - name: web
-                address: 127.77.0.1
-                port: 8080
-                endpoints: [{{upstream.EndPoint}}]
-                rules:
-                  - name: host
-                    matches: [{ path: { value: /host } }]
-                    filters: [{ type: RequestRedirect, requestRedirect: { hostname: shop.example.com } }]
-                  - name: same-scheme
-                    matches: [{ path: { value: /same } }]
-                    filters: [{ type: RequestRedirect, requestRedirect: { scheme: http } }]
-                  - name: new-scheme
-                    matches: [{ path: { value: /new } }]
-                    filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }]
-            """);
+        var (proxy, config) = await StartAsync(WebRules(upstream, """
+              - name: host
+                matches: [{ path: { value: /host } }]
+                filters: [{ type: RequestRedirect, requestRedirect: { hostname: shop.example.com } }]
+              - name: same-scheme
+                matches: [{ path: { value: /same } }]
+                filters: [{ type: RequestRedirect, requestRedirect: { scheme: http } }]
+              - name: new-scheme
+                matches: [{ path: { value: /new } }]
+                filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }]
+            """));
         await using var _ = proxy;
         var web = config.Services[0];
 
@@ -323,6 +311,16 @@ public sealed class DocumentedDefaultsTests
         services:
           - { name: web, address: 127.77.0.1, port: 8080, endpoints: [{{upstream.EndPoint}}], rules: [{ name: all, {{rule}} }] }
         """;
+
+    /// <summary>The service web at 127.77.0.1:8080 with the rules of <paramref name="rules"/>, a YAML list.</summary>
+    private static string WebRules(TestUpstream upstream, string rules) => $$"""
+        services:
+          - name: web
+            address: 127.77.0.1
+            port: 8080
+            endpoints: [{{upstream.EndPoint}}]
+            rules:
+        """ + "\n" + string.Join('\n', rules.Split('\n').Select(line => "    " + line));
 
     private static async Task<(TestProxy Proxy, MeshConfig Config)> StartAsync(string yaml)
     {
