@@ -39,6 +39,26 @@ public sealed class DenyAndAuthorizationTests
     }
 
     [Fact]
+    public async Task Deny_UnnamedRules_ReasonNamesThemAfterTheirIndexUniquely()
+    {
+        await using var upstream = await TestUpstream.StartAsync();
+        var service = Service("web", 1, upstream,
+            Route("a", "/a") with { Name = null, Action = RouteAction.Deny },
+            Route("rule-0", "/named") with { Action = RouteAction.Deny },
+            Route("c", "/c") with { Name = null, Action = RouteAction.Deny });
+        await using var proxy = await TestProxy.StartAsync(service);
+
+        using var first = await proxy.GetAsync(service, "/a");
+        using var named = await proxy.GetAsync(service, "/named");
+        using var third = await proxy.GetAsync(service, "/c");
+
+        // rule-0 is taken by the file, so the first unnamed rule becomes rule-0-2.
+        Assert.Equal("denied by route rule-0-2", Assert.Single(first.Headers.GetValues(MeshHeaders.DenyReason)));
+        Assert.Equal("denied by route rule-0", Assert.Single(named.Headers.GetValues(MeshHeaders.DenyReason)));
+        Assert.Equal("denied by route rule-2", Assert.Single(third.Headers.GetValues(MeshHeaders.DenyReason)));
+    }
+
+    [Fact]
     public async Task Authorization_SourceOutsideAllowedServiceCidrs_Gets403AndNeverReachesUpstream()
     {
         await using var upstream = await TestUpstream.StartAsync();

@@ -95,9 +95,12 @@ public sealed class RouteMatchingTests
 
         using var matched = await proxy.GetAsync(service, "/items/123");
         using var partial = await proxy.GetAsync(service, "/items/123/extra");
+        // Anchored with \z, not $: a path ending in a line feed (%0A, which ASP.NET Core decodes) is not the whole match.
+        using var lineFeed = await proxy.GetAsync(service, "/items/123%0A");
 
         Assert.Equal(HttpStatusCode.OK, matched.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, partial.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, lineFeed.StatusCode);
     }
 
     [Fact]
