@@ -52,8 +52,8 @@ internal sealed partial class RouteRateLimiter : IDisposable
             TokensPerPeriod = 1,
             ReplenishmentPeriod = TimeSpan.FromTicks(Math.Max(1, (long)Math.Round(TimeSpan.TicksPerSecond / limit.RequestsPerSecond))),
             QueueLimit = 0,
-            // The partitioned limiter then refills every bucket on its own 100 ms tick, in proportion to the time
-            // passed (fractions of a token kept), instead of a timer per bucket and period.
+            // The partitioned limiter refills every bucket on its own 100 ms tick, in proportion to the time passed
+            // (fractions of a token kept); it never gives a partition a timer of its own.
             AutoReplenishment = false,
         });
     }
