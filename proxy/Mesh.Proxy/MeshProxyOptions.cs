@@ -1,11 +1,11 @@
 namespace Mesh.Proxy;
 
-/// <summary>Process-wide settings of the proxy (per-service and per-route settings live in the runtime model).</summary>
+/// <summary>Process-wide settings of the proxy (per-service and per-rule settings come with the config's services).</summary>
 public sealed class MeshProxyOptions
 {
     /// <summary>
     /// Largest request body kept in memory so that retries (and mirrors) can resend it; larger ones are sent once. A
-    /// route's <see cref="Configuration.RetryPolicy.MaxBodyBytes"/> overrides it.
+    /// route's <see cref="Mesh.Config.RetryPolicy.MaxBodyBytes"/> overrides it.
     /// </summary>
     public int MaxReplayBodyBytes { get; set; } = 64 * 1024;
 

@@ -21,7 +21,8 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddSingleton(overrides);
         services.AddSingleton(provider => AgentConfig.Open(configFile, provider.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(provider => LibBpfLog.Install(provider.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
-        services.AddSingleton<ProxyModelMapper>();
+        services.AddSingleton<ClientSources>();
+        services.AddSingleton<TelemetryOptionsMapper>();
         services.AddSingleton<SpliceAgent>();
         services.AddSingleton<L4Agent>();
         services.AddSingleton<L7Agent>();

@@ -663,6 +663,20 @@ public class ServicesValidationTests
         AssertError(SingleError(OneRule($"circuitBreaker: {{ {setting} }}")), 6, column, message);
     }
 
+    [Theory]
+    [InlineData("timeouts: { request: 5ms }", 30, "must be at least 10ms and at most 24h")]
+    [InlineData("timeouts: { backendRequest: 25h }", 37, "must be at least 10ms and at most 24h")]
+    [InlineData("retry: { backoff: 25h }", 27, "must be at most 24h")]
+    [InlineData("circuitBreaker: { breakDuration: 25h }", 42, "must be at least 500ms and at most 24h")]
+    [InlineData("fault: { delay: { fixedDelay: 25h } }", 39, "must be at most 24h")]
+    [InlineData("rateLimit: { requestsPerSecond: 2000000 }", 41, "must be above 0 up to 1000000")]
+    [InlineData("rateLimit: { requestsPerSecond: 0.00001 }", 41, "refills the bucket less than once a day")]
+    public void Parse_PolicyValueOutsideWhatTheProxyRuns_ReportsValue(string rule, int column, string message)
+    {
+        // One set of limits: the loader refuses what the proxy's libraries (Polly, the token bucket) would refuse.
+        AssertError(SingleError(OneRule(rule)), 6, column, message);
+    }
+
     [Fact]
     public void Parse_IstioOutlierDetectionKey_PointsToMeshKey()
     {

@@ -5,9 +5,6 @@ namespace Mesh.Config.Binding;
 /// <summary>Binds a rule's <c>circuitBreaker</c>.</summary>
 internal sealed class CircuitBreakerBinder
 {
-    /// <summary>The shortest window and break the proxy's circuit breaker (Polly) accepts.</summary>
-    private static readonly TimeSpan MinimumDuration = TimeSpan.FromMilliseconds(500);
-
     private readonly MappingBinder<CircuitBreakerPolicy> _breaker = new(
     [
         new("consecutiveFailures", (breaker, value, path, errors) =>
@@ -57,17 +54,6 @@ internal sealed class CircuitBreakerBinder
         return breaker;
     }
 
-    private static TimeSpan? ReadAtLeastMinimum(ConfigNode value, string path, string example, ConfigErrorList errors)
-    {
-        if (ScalarValues.ReadDuration(value, path, example, errors) is not { } duration)
-        {
-            return null;
-        }
-        if (duration < MinimumDuration)
-        {
-            errors.Add(value, $"'{path}' must be at least 500ms, or the breaker could not measure anything; write a longer duration, such as {example}");
-            return null;
-        }
-        return duration;
-    }
+    private static TimeSpan? ReadAtLeastMinimum(ConfigNode value, string path, string example, ConfigErrorList errors) =>
+        ScalarValues.ReadPolicyDuration(value, path, example, PolicyLimits.MinBreakerDuration, ", or the breaker could not measure anything", errors);
 }

@@ -17,7 +17,7 @@ internal sealed class FaultBinder
         var delay = new MappingBinder<FaultDelay>(
         [
             new("fixedDelay", (d, value, path, errors) =>
-                ScalarValues.ReadDuration(value, path, "100ms", errors) is { } t ? d with { FixedDelay = t } : d, Required: "fixedDelay: 100ms"),
+                ScalarValues.ReadPolicyDuration(value, path, "100ms", TimeSpan.Zero, "", errors) is { } t ? d with { FixedDelay = t } : d, Required: "fixedDelay: 100ms"),
             new("percent", (d, value, path, errors) => ScalarValues.ReadPercent(value, path, errors) is { } p ? d with { Percent = p } : d),
         ], new Dictionary<string, string>(PercentHints)
         {

@@ -8,9 +8,9 @@ internal sealed class RateLimitBinder
     private readonly MappingBinder<RateLimitPolicy> _limit = new(
     [
         new("requestsPerSecond", (limit, value, path, errors) =>
-            ScalarValues.ReadNumber(value, path, 0, minExcluded: true, double.PositiveInfinity, "100", errors,
+            ScalarValues.ReadNumber(value, path, 0, minExcluded: true, PolicyLimits.MaxRequestsPerSecond, "100", errors,
                 "write the sustained rate, such as 100, or 0.5 for one request every 2 seconds") is { } rate
-                ? limit with { RequestsPerSecond = rate }
+                ? AtLeastOneADay(rate, value, path, errors) ? limit with { RequestsPerSecond = rate } : limit
                 : limit,
             Required: "requestsPerSecond: 100"),
         new("burst", (limit, value, path, errors) =>
@@ -22,6 +22,16 @@ internal sealed class RateLimitBinder
         ["rps"] = "write 'requestsPerSecond'",
         ["maxTokens"] = "write 'burst', the most requests let through at once",
     });
+
+    private static bool AtLeastOneADay(double rate, ConfigNode value, string path, ConfigErrorList errors)
+    {
+        if (rate >= PolicyLimits.MinRequestsPerSecond)
+        {
+            return true;
+        }
+        errors.Add(value, $"'{path}' refills the bucket less than once a day; write at least 0.0000116 (one a day), or deny the requests with 'action: deny'");
+        return false;
+    }
 
     public RateLimitPolicy Bind(ConfigNode node, string path, ConfigErrorList errors)
     {

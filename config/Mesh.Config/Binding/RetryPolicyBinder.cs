@@ -6,9 +6,6 @@ namespace Mesh.Config.Binding;
 /// <summary>Binds a rule's <c>retry</c>: Gateway API's HTTPRouteRetry (attempts, codes, backoff) and Mesh's additions.</summary>
 internal sealed class RetryPolicyBinder
 {
-    /// <summary>Bodies are held in the proxy's memory until the request is done; past this, one request could hold too much.</summary>
-    public const int MaxBodyBytesLimit = 16 * 1024 * 1024;
-
     private readonly MappingBinder<RetryPolicy> _retry = new(
     [
         new("attempts", (retry, value, path, errors) =>
@@ -24,13 +21,13 @@ internal sealed class RetryPolicyBinder
             return retry with { Codes = codes.StructValues() };
         }),
         new("backoff", (retry, value, path, errors) =>
-            ScalarValues.ReadDuration(value, path, "100ms", errors) is { } d ? retry with { Backoff = d } : retry),
+            ScalarValues.ReadPolicyDuration(value, path, "100ms", TimeSpan.Zero, "", errors) is { } d ? retry with { Backoff = d } : retry),
         new("maxBackoff", (retry, value, path, errors) =>
-            ScalarValues.ReadDuration(value, path, "2s", errors) is { } d ? retry with { MaxBackoff = d } : retry),
+            ScalarValues.ReadPolicyDuration(value, path, "2s", TimeSpan.Zero, "", errors) is { } d ? retry with { MaxBackoff = d } : retry),
         new("retryNonIdempotent", (retry, value, path, errors) =>
             ScalarValues.ReadSwitch(value, path, errors) is { } on ? retry with { RetryNonIdempotent = on } : retry),
         new("maxBodyBytes", (retry, value, path, errors) =>
-            ScalarValues.ReadInteger(value, path, 0, MaxBodyBytesLimit, "65536", errors,
+            ScalarValues.ReadInteger(value, path, 0, PolicyLimits.MaxRetryBodyBytes, "65536", errors,
                 "bodies kept for retrying are held in the proxy's memory; write at most 16777216 (16 MiB)") is { } n
                 ? retry with { MaxBodyBytes = n }
                 : retry),
@@ -60,7 +57,7 @@ internal sealed class RetryPolicyBinder
         }
         else
         {
-            retry = retry with { MaxBackoff = retry.Backoff * 10 };
+            retry = retry with { MaxBackoff = TimeSpan.FromTicks(Math.Min(retry.Backoff.Ticks * 10, PolicyLimits.MaxDuration.Ticks)) };
         }
         return retry;
     }

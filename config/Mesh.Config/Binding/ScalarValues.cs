@@ -301,6 +301,22 @@ internal static partial class ScalarValues
         return duration;
     }
 
+    /// <summary>A duration of a rule's policy: from <paramref name="min"/> to <see cref="PolicyLimits.MaxDuration"/> (a day).</summary>
+    public static TimeSpan? ReadPolicyDuration(ConfigNode node, string path, string example, TimeSpan min, string why, ConfigErrorList errors)
+    {
+        if (ReadDuration(node, path, example, errors) is not { } duration)
+        {
+            return null;
+        }
+        if (duration < min || duration > PolicyLimits.MaxDuration)
+        {
+            var least = min == TimeSpan.Zero ? "" : $"at least {(int)min.TotalMilliseconds}ms and ";
+            errors.Add(node, $"'{path}' must be {least}at most 24h{why}; write a duration such as {example}");
+            return null;
+        }
+        return duration;
+    }
+
     /// <summary>A DNS label (RFC 1123), as Kubernetes names are: what services and rules are called.</summary>
     public static string? ReadName(ConfigNode node, string path, string example, ConfigErrorList errors)
     {

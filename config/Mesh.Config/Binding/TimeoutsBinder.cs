@@ -8,9 +8,9 @@ internal sealed class TimeoutsBinder
     private readonly MappingBinder<RouteTimeouts> _timeouts = new(
     [
         new("request", (timeouts, value, path, errors) =>
-            ScalarValues.ReadDuration(value, path, "5s", errors) is { } d ? timeouts with { Request = d } : timeouts),
+            ScalarValues.ReadPolicyDuration(value, path, "5s", PolicyLimits.MinTimeout, "", errors) is { } d ? timeouts with { Request = d } : timeouts),
         new("backendRequest", (timeouts, value, path, errors) =>
-            ScalarValues.ReadDuration(value, path, "1s", errors) is { } d ? timeouts with { BackendRequest = d } : timeouts),
+            ScalarValues.ReadPolicyDuration(value, path, "1s", PolicyLimits.MinTimeout, "", errors) is { } d ? timeouts with { BackendRequest = d } : timeouts),
     ], new Dictionary<string, string>
     {
         ["perTryTimeout"] = "write 'backendRequest', the timeout of each try, as in Gateway API",

@@ -1,4 +1,4 @@
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
@@ -43,7 +43,7 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
             return default;
         }
 
-        var route = feature.Route.Model;
+        var route = feature.Route;
         if (route.Rewrite is { } rewrite)
         {
             if (rewrite.Path is { } path)
@@ -59,7 +59,13 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
 
         if (route.RequestHeaders is { } modifier)
         {
-            // Indexed loops: foreach over an IReadOnlyList would box an enumerator per list and request.
+            // Remove, then set, then add, as the config documents (Gateway API's HTTPHeaderFilter). Indexed loops:
+            // foreach over an IReadOnlyList would box an enumerator per list and request.
+            for (var i = 0; i < modifier.Remove.Count; i++)
+            {
+                RequestTransform.RemoveHeader(context, modifier.Remove[i]);
+            }
+
             for (var i = 0; i < modifier.Set.Count; i++)
             {
                 var header = modifier.Set[i];
@@ -71,11 +77,6 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
             {
                 var header = modifier.Add[i];
                 RequestTransform.AddHeader(context, header.Name, header.Value);
-            }
-
-            for (var i = 0; i < modifier.Remove.Count; i++)
-            {
-                RequestTransform.RemoveHeader(context, modifier.Remove[i]);
             }
         }
 
@@ -90,12 +91,17 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
     private static ValueTask TransformResponse(ResponseTransformContext context)
     {
         if (context.ProxyResponse is null
-            || context.HttpContext.Features.Get<MeshRequestFeature>()?.Route.Model.ResponseHeaders is not HeaderModifier modifier)
+            || context.HttpContext.Features.Get<MeshRequestFeature>()?.Route.ResponseHeaders is not HeaderModifier modifier)
         {
             return default;
         }
 
         var headers = context.HttpContext.Response.Headers;
+        for (var i = 0; i < modifier.Remove.Count; i++)
+        {
+            headers.Remove(modifier.Remove[i]);
+        }
+
         for (var i = 0; i < modifier.Set.Count; i++)
         {
             var header = modifier.Set[i];
@@ -106,11 +112,6 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
         {
             var header = modifier.Add[i];
             headers.Append(header.Name, header.Value);
-        }
-
-        for (var i = 0; i < modifier.Remove.Count; i++)
-        {
-            headers.Remove(modifier.Remove[i]);
         }
 
         return default;

@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Routing;
 using Microsoft.AspNetCore.Http;

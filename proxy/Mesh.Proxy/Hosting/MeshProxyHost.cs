@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Hosting;
 using Mesh.Proxy.Management;
 using Mesh.Proxy.Routing;
@@ -25,8 +25,11 @@ public sealed class MeshProxyHostOptions
     /// <summary>How to learn each connection's original destination. Required unless <see cref="ConfigureServices"/> registers one.</summary>
     public IOriginalDestinationResolver? Resolver { get; init; }
 
-    /// <summary>The configuration to start with (validated like any update).</summary>
-    public IReadOnlyList<ProxyService> Services { get; init; } = [];
+    /// <summary>The services to start with (compiled like any update).</summary>
+    public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
+
+    /// <summary>The kernel's id of each source cgroup the services name, by path (see <see cref="MeshProxyConfigProvider.Update"/>).</summary>
+    public IReadOnlyDictionary<string, ulong> SourceCgroupIds { get; init; } = new Dictionary<string, ulong>();
 
     /// <summary>Process-wide proxy settings.</summary>
     public Action<MeshProxyOptions>? Configure { get; init; }
@@ -42,12 +45,12 @@ public sealed class MeshProxyHostOptions
 
     /// <summary>
     /// How long a new connection may take to show whether it speaks HTTP/1.1 or h2c (at most
-    /// <see cref="MeshProxyLimits.RequestHeadersTimeout"/>) before it is treated as HTTP/1.1.
+    /// <see cref="ProxySettings.RequestHeadersTimeout"/>) before it is treated as HTTP/1.1.
     /// </summary>
     public TimeSpan ProtocolDetectionTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>What one client may send: header and body sizes, the header timeout, HTTP/2 streams. Read once, at build.</summary>
-    public MeshProxyLimits Limits { get; init; } = new();
+    public ProxySettings Limits { get; init; } = new();
 
     /// <summary>
     /// OTLP export of traces and metrics, read once at start. Null: no telemetry at all. Otherwise the options and the
@@ -65,8 +68,9 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
 {
     private readonly IHost _host;
     private readonly CleartextListener[] _listeners;
-    private readonly IReadOnlyList<ProxyService> _initial;
-    private readonly MeshProxyLimits _limits;
+    private readonly IReadOnlyList<ServiceConfig> _initial;
+    private readonly IReadOnlyDictionary<string, ulong> _initialCgroupIds;
+    private readonly ProxySettings _limits;
     private readonly MeshTelemetryOptions? _telemetry;
     private readonly TelemetryExportPlan? _export;
 
@@ -75,6 +79,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
         _host = host;
         _listeners = listeners;
         _initial = options.Services;
+        _initialCgroupIds = options.SourceCgroupIds;
         _limits = options.Limits;
         _telemetry = options.Telemetry;
         _export = export;
@@ -99,7 +104,6 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
             throw new ArgumentException("At least one listen endpoint is needed.", nameof(options));
         }
 
-        ProxyConfigValidator.ThrowIfInvalid(options.Services);
         // A client that trickles the first bytes of the HTTP/2 preface is a slow client like any other: it gets no longer
         // to show its protocol than to send its headers.
         var sniffTimeout = options.ProtocolDetectionTimeout < options.Limits.RequestHeadersTimeout ? options.ProtocolDetectionTimeout : options.Limits.RequestHeadersTimeout;
@@ -137,7 +141,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
                 web.UseKestrel(kestrel =>
                 {
                     kestrel.AddServerHeader = false;
-                    options.Limits.ApplyTo(kestrel.Limits);
+                    KestrelLimits.Apply(options.Limits, kestrel.Limits);
                     foreach (var listener in listeners)
                     {
                         kestrel.Listen(listener.Lane(HttpProtocols.Http1), o => o.Protocols = HttpProtocols.Http1);
@@ -183,11 +187,11 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
     {
         if (_initial.Count > 0 && Config.Version == 0)
         {
-            Config.Update(_initial);
+            Config.Update(_initial, _initialCgroupIds);
         }
 
         await _host.StartAsync(cancellationToken);
-        Log.ListenerLimits(Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Hosting"), _limits);
+        Log.ListenerLimits(Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Hosting"), KestrelLimits.Describe(_limits));
         if (_telemetry is not null)
         {
             var logger = Services.GetRequiredService<ILoggerFactory>().CreateLogger("Mesh.Proxy.Telemetry");
@@ -222,7 +226,7 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
     {
         [LoggerMessage(EventId = EventIds.ListenerLimits, Level = LogLevel.Information,
             Message = "Proxy limits per client: {Limits}")]
-        public static partial void ListenerLimits(ILogger logger, MeshProxyLimits limits);
+        public static partial void ListenerLimits(ILogger logger, string limits);
 
         [LoggerMessage(EventId = EventIds.TelemetryExporting, Level = LogLevel.Information,
             Message = "Telemetry: exporting {Export}")]

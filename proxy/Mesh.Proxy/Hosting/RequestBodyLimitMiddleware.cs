@@ -6,7 +6,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Mesh.Proxy.Hosting;
 
 /// <summary>
-/// Answers 413 for a request body over the server's MaxRequestBodySize (<see cref="MeshProxyLimits.MaxRequestBodySize"/>),
+/// Answers 413 for a request body over the server's MaxRequestBodySize (<see cref="Mesh.Config.ProxySettings.MaxRequestBodySize"/>),
 /// with <c>x-mesh-error: body-too-large</c> and, on HTTP/1.x, <c>Connection: close</c>.
 /// </summary>
 /// <remarks>

@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Telemetry;
 
 namespace Mesh.Proxy.Isolation;
@@ -16,8 +16,11 @@ public sealed record ProxyInstruction
     /// <summary>Set on the first instruction only: how the proxy listens, read once.</summary>
     public ProxyStartSettings? Start { get; init; }
 
-    /// <summary>The services with their routes, validated by the proxy like any update.</summary>
-    public required IReadOnlyList<ProxyService> Services { get; init; }
+    /// <summary>Every service of the config, with its rules, compiled by the proxy like any update.</summary>
+    public required ValueList<ServiceConfig> Services { get; init; }
+
+    /// <summary>The kernel's id of each source cgroup the services name, by path, as the agent resolved them.</summary>
+    public IReadOnlyDictionary<string, ulong> SourceCgroupIds { get; init; } = new Dictionary<string, ulong>();
 }
 
 /// <summary>What the proxy's host takes once, when it starts (see <see cref="MeshProxyHostOptions"/>).</summary>
@@ -26,8 +29,8 @@ public sealed record ProxyStartSettings
     /// <summary>The listen addresses, each serving HTTP/1.1 and h2c.</summary>
     public required IReadOnlyList<IPEndPoint> Listen { get; init; }
 
-    /// <summary>What one client may send.</summary>
-    public MeshProxyLimits Limits { get; init; } = new();
+    /// <summary>What one client may send: the config's <c>proxy</c> section.</summary>
+    public ProxySettings Limits { get; init; } = new();
 
     /// <summary>OTLP export; null: none. Its <c>Environment</c> is left null, so the proxy reads its own (the agent's) OTEL_* variables.</summary>
     public MeshTelemetryOptions? Telemetry { get; init; }

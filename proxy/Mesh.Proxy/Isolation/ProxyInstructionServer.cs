@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Mesh.Proxy.Configuration;
+using Mesh.Proxy.Management;
 using Mesh.Proxy.Routing;
 using Microsoft.Extensions.Logging;
 
@@ -106,6 +106,7 @@ public sealed partial class ProxyInstructionServer
                 Listen = start.Listen,
                 Resolver = _resolver,
                 Services = instruction.Services,
+                SourceCgroupIds = instruction.SourceCgroupIds,
                 LoggerFactory = _loggerFactory,
                 ShutdownTimeout = start.ShutdownTimeout,
                 Telemetry = start.Telemetry,
@@ -132,7 +133,7 @@ public sealed partial class ProxyInstructionServer
 
         try
         {
-            host.Config.Update(instruction.Services);
+            host.Config.Update(instruction.Services, instruction.SourceCgroupIds);
             return new ProxyAcknowledgement(instruction.Generation, null);
         }
         catch (ProxyConfigException error)

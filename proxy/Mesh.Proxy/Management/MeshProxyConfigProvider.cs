@@ -1,4 +1,4 @@
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Routing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
@@ -12,7 +12,7 @@ namespace Mesh.Proxy.Management;
 /// snapshot of compiled routes.
 /// </summary>
 /// <remarks>
-/// An update is validated and compiled completely before anything is swapped; a refused update throws
+/// An update is compiled completely before anything is swapped; a refused update throws
 /// <see cref="ProxyConfigException"/> and the last good config stays. Requests in flight keep the snapshot (and YARP
 /// endpoint and cluster) they started with, so they complete under the policy they matched; the next request sees the
 /// new version. YARP's config is swapped first and the snapshot second, so a request never picks a backend whose YARP
@@ -30,7 +30,7 @@ public sealed partial class MeshProxyConfigProvider : IProxyConfigProvider, IDis
     {
         _compiler = compiler;
         _logger = logger;
-        _snapshot = compiler.Compile([], version: 0);
+        _snapshot = compiler.Compile([], new Dictionary<string, ulong>(), version: 0);
         var (routes, clusters) = compiler.BuildYarpConfig(_snapshot);
         _config = new MeshYarpConfig(routes, clusters, 0);
     }
@@ -39,35 +39,42 @@ public sealed partial class MeshProxyConfigProvider : IProxyConfigProvider, IDis
     public long Version => Snapshot.Version;
 
     /// <summary>The services of the config in effect.</summary>
-    public IReadOnlyList<ProxyService> Services => Snapshot.Services;
+    public IReadOnlyList<ServiceConfig> Services => Snapshot.Services;
 
     internal ProxySnapshot Snapshot => Volatile.Read(ref _snapshot);
 
     /// <inheritdoc />
     public IProxyConfig GetConfig() => Volatile.Read(ref _config);
 
-    /// <summary>Replaces the whole configuration atomically; throws <see cref="ProxyConfigException"/> and keeps the current one if it is invalid.</summary>
+    /// <summary>Replaces the whole configuration atomically; throws <see cref="ProxyConfigException"/> and keeps the current one if it cannot be compiled.</summary>
+    /// <param name="services">Every service of the config, each served at its address (the kernel diverts only those with HTTP policy).</param>
+    /// <param name="sourceCgroupIds">
+    /// The kernel's id of each <see cref="ServiceSource.Cgroup"/>, by path, as the agent resolved it; a cgroup missing here
+    /// recognises nobody.
+    /// </param>
     /// <returns>The new config version.</returns>
-    public long Update(IReadOnlyList<ProxyService> services)
+    public long Update(IReadOnlyList<ServiceConfig> services, IReadOnlyDictionary<string, ulong>? sourceCgroupIds = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         lock (_updateGate)
         {
-            var errors = ProxyConfigValidator.Validate(services);
-            if (errors.Count > 0)
+            ProxySnapshot snapshot;
+            try
             {
-                Log.ConfigRejected(_logger, errors.Count, string.Join("; ", errors));
-                throw new ProxyConfigException(errors);
+                snapshot = _compiler.Compile([.. services], sourceCgroupIds ?? new Dictionary<string, ulong>(), _snapshot.Version + 1);
+            }
+            catch (ProxyConfigException error)
+            {
+                Log.ConfigRejected(_logger, error.Errors.Count, string.Join("; ", error.Errors));
+                throw;
             }
 
-            var copy = services.ToArray();
-            var snapshot = _compiler.Compile(copy, _snapshot.Version + 1);
             var (routes, clusters) = _compiler.BuildYarpConfig(snapshot);
             var previous = _config;
             Volatile.Write(ref _config, new MeshYarpConfig(routes, clusters, snapshot.Version));
             previous.SignalChange();
             Volatile.Write(ref _snapshot, snapshot);
-            Log.ConfigApplied(_logger, snapshot.Version, copy.Length, copy.Sum(s => s.Routes.Count));
+            Log.ConfigApplied(_logger, snapshot.Version, snapshot.ByAddress.Count, snapshot.ByAddress.Values.Sum(s => s.Routes.Length));
             return snapshot.Version;
         }
     }

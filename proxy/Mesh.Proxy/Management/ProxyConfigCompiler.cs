@@ -1,6 +1,8 @@
 using System.Collections.Frozen;
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Routing;
 using Yarp.ReverseProxy.Configuration;
@@ -10,47 +12,68 @@ using Yarp.ReverseProxy.LoadBalancing;
 namespace Mesh.Proxy.Management;
 
 /// <summary>
-/// Turns a validated list of services into one config version: the <see cref="ProxySnapshot"/> the request path reads
-/// (compiled matches, weighted backends, one resilience pipeline per route) and the YARP routes and clusters.
+/// Compiles the config's services into one config version, as YARP compiles its RouteConfig: the
+/// <see cref="ProxySnapshot"/> the request path reads (compiled matches, weighted backends, one resilience pipeline per
+/// rule) and the YARP routes and clusters. The config binders have validated the services; what is checked here is
+/// only what compiling needs: that named services exist, and that patterns and policies build.
 /// </summary>
 /// <remarks>
-/// YARP gets one route and one cluster per service, not per mesh route: the cluster is where the connection pool and
-/// the upstream protocol live (h2c vs HTTP/1.1 via the cluster's request version), so all mesh routes that send to a
-/// service share them, and their ids stay stable across updates, so YARP keeps the pools of unchanged services.
+/// YARP gets one route and one cluster per service, not per rule: the cluster is where the connection pool and the
+/// upstream protocol live (h2c vs HTTP/1.1 via the cluster's request version), so all rules that send to a service
+/// share them, and their ids stay stable across updates, so YARP keeps the pools of unchanged services.
 /// </remarks>
 internal sealed class ProxyConfigCompiler(RoutePipelineFactory pipelines)
 {
     /// <summary>YARP's default activity timeout; raised for a service when a route's request timeout is longer.</summary>
     private static readonly TimeSpan DefaultActivityTimeout = TimeSpan.FromSeconds(100);
 
-    public ProxySnapshot Compile(IReadOnlyList<ProxyService> services, long version)
+    /// <summary>The rule a service with <c>default: allow</c> gives the requests no rule takes: every path, to its own endpoints.</summary>
+    private static readonly HttpRouteRule DefaultRule = new() { Name = "(default)" };
+
+    /// <param name="services">Every service of the config, each served at its address (the kernel diverts only those with HTTP policy).</param>
+    /// <param name="cgroupIds">The kernel's id of each source cgroup, by path.</param>
+    /// <param name="version">The version the snapshot carries.</param>
+    public ProxySnapshot Compile(IReadOnlyList<ServiceConfig> services, IReadOnlyDictionary<string, ulong> cgroupIds, long version)
     {
-        var backends = services.ToFrozenDictionary(s => s.Name, s => new BackendService(s), StringComparer.Ordinal);
-        var byAddress = new Dictionary<IPEndPoint, CompiledService>();
+        var errors = new List<string>();
+        var backends = new Dictionary<string, BackendService>(StringComparer.Ordinal);
         foreach (var service in services)
         {
-            var routes = service.Routes.Select(r => CompileRoute(service, r, backends, isDefault: false)).ToArray();
-            var defaultRoute = service.Default == ProxyAction.Allow
-                ? CompileRoute(service, new ProxyRoute { Name = "(default)" }, backends, isDefault: true)
-                : null;
-            byAddress[Addresses.Normalize(service.Address)] = new CompiledService
+            if (!backends.TryAdd(service.Name, new BackendService(service)))
+            {
+                errors.Add($"services[{service.Name}]: two services have this name");
+            }
+        }
+
+        var served = new Dictionary<IPEndPoint, CompiledService>();
+        foreach (var service in services)
+        {
+            var names = RouteNames(service.Rules);
+            var routes = service.Rules.Select((rule, i) => CompileRoute(service, rule, names[i], backends, errors)!).ToArray();
+            var compiled = new CompiledService
             {
                 Model = service,
                 Routes = routes,
-                DefaultRoute = defaultRoute,
-                Authorization = service.Authorization is { } authorization
-                    ? new AuthorizationRule(authorization.AllowedSources, $"service {service.Name}")
-                    : null,
+                DefaultRoute = service.Default == RouteAction.Allow ? CompileRoute(service, DefaultRule, DefaultRule.Name!, backends, errors) : null,
             };
+            if (!served.TryAdd(Addresses.Normalize(service.EndPoint), compiled))
+            {
+                errors.Add($"services[{service.Name}]: {service.EndPoint} is already the address of another service");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new ProxyConfigException(errors);
         }
 
         return new ProxySnapshot
         {
             Version = version,
             Services = services,
-            ByAddress = byAddress.ToFrozenDictionary(),
-            Backends = backends,
-            Sources = new SourceIdentifier(services),
+            ByAddress = served.ToFrozenDictionary(),
+            Backends = backends.ToFrozenDictionary(StringComparer.Ordinal),
+            Sources = new SourceIdentifier(services, cgroupIds),
         };
     }
 
@@ -98,32 +121,84 @@ internal sealed class ProxyConfigCompiler(RoutePipelineFactory pipelines)
         return (routes, clusters);
     }
 
-    private CompiledRoute CompileRoute(
-        ProxyService service,
-        ProxyRoute route,
-        FrozenDictionary<string, BackendService> backends,
-        bool isDefault)
+    private CompiledRoute? CompileRoute(
+        ServiceConfig service,
+        HttpRouteRule rule,
+        string name,
+        Dictionary<string, BackendService> backends,
+        List<string> errors)
     {
-        var id = $"{service.Name}/{route.Name}";
-        var (pipeline, budget) = pipelines.Build(id, route);
-        var targets = route.Backends.Count == 0
-            ? [(backends[service.Name], 1)]
-            : route.Backends.Select(b => (backends[b.Service], b.Weight)).ToList();
-        return new CompiledRoute
+        var id = $"{service.Name}/{name}";
+        var before = errors.Count;
+        BackendService? Named(string backend, string what)
         {
-            Id = id,
-            ServiceName = service.Name,
-            Model = route,
-            IsDefault = isDefault,
-            Matches = [.. route.Matches.Select(m => new CompiledMatch(m))],
-            Authorization = route.Authorization is { } authorization
-                ? new AuthorizationRule(authorization.AllowedSources, $"route {id}")
-                : null,
-            Backends = new WeightedBackendSelector(targets),
-            Pipeline = pipeline,
-            RetryBudget = budget,
-            Mirrors = [.. route.Mirrors.Select(m => new RouteMirror(backends[m.Service], m.Percent))],
-        };
+            if (backends.TryGetValue(backend, out var target))
+            {
+                return target;
+            }
+            errors.Add($"route {id}: {what} '{backend}' is not a service");
+            return null;
+        }
+
+        // A rule that names no backends sends to its own service, as a loaded config says.
+        var targets = rule.BackendRefs.Count == 0
+            ? [(backends[service.Name], 1)]
+            : rule.BackendRefs.Select(b => (Named(b.Name, "backendRef")!, b.Weight)).ToList();
+        var mirrors = rule.Filters.OfType<RequestMirrorFilter>().Select(m => (Target: Named(m.BackendName, "requestMirror"), m.Percent)).ToList();
+        foreach (var source in rule.Authorization?.AllowFrom ?? [])
+        {
+            Named(source, "allowFrom");
+        }
+
+        try
+        {
+            var matches = rule.Matches.Select(m => new CompiledMatch(m)).ToArray();
+            var (pipeline, budget) = pipelines.Build(id, rule);
+            return errors.Count > before ? null : new CompiledRoute
+            {
+                Id = id,
+                Name = name,
+                ServiceName = service.Name,
+                Model = rule,
+                IsDefault = ReferenceEquals(rule, DefaultRule),
+                Matches = matches,
+                RequestHeaders = rule.Filters.OfType<RequestHeaderModifierFilter>().FirstOrDefault()?.Headers,
+                ResponseHeaders = rule.Filters.OfType<ResponseHeaderModifierFilter>().FirstOrDefault()?.Headers,
+                Rewrite = rule.Filters.OfType<UrlRewriteFilter>().FirstOrDefault(),
+                Redirect = rule.Filters.OfType<RequestRedirectFilter>().FirstOrDefault(),
+                Authorization = rule.Authorization is { } authorization ? new AuthorizationRule(authorization.AllowFrom, $"route {id}") : null,
+                Backends = new WeightedBackendSelector(targets),
+                Pipeline = pipeline,
+                RetryBudget = budget,
+                Mirrors = [.. mirrors.Select(m => new RouteMirror(m.Target!, m.Percent))],
+            };
+        }
+        catch (Exception error) when (error is ArgumentException or NotSupportedException or ValidationException)
+        {
+            // A pattern .NET's non-backtracking engine refuses, or a policy Polly refuses.
+            errors.Add($"route {id}: {error.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Each rule's name for logs, metrics and deny reasons: its own, or rule-N after its index (as the config's errors
+    /// count rules), made unique against the names the file gives.
+    /// </summary>
+    private static string[] RouteNames(IReadOnlyList<HttpRouteRule> rules)
+    {
+        var taken = rules.Select(r => r.Name).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var names = new string[rules.Count];
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var index = i.ToString(CultureInfo.InvariantCulture);
+            names[i] = rules[i].Name ?? $"rule-{index}";
+            for (var n = 2; rules[i].Name is null && !taken.Add(names[i]); n++)
+            {
+                names[i] = $"rule-{index}-{n.ToString(CultureInfo.InvariantCulture)}";
+            }
+        }
+        return names;
     }
 
     private static Dictionary<string, TimeSpan> LongestRequestTimeoutPerBackend(ProxySnapshot snapshot)
@@ -133,7 +208,7 @@ internal sealed class ProxyConfigCompiler(RoutePipelineFactory pipelines)
         {
             foreach (var route in service.Routes)
             {
-                if (route.Model.Timeouts?.Request is not { } timeout)
+                if (route.Model.Timeouts.Request is not { } timeout)
                 {
                     continue;
                 }

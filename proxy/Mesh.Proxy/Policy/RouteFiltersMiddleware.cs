@@ -1,5 +1,5 @@
 using System.Globalization;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Forwarding;
 using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Routing;
@@ -46,20 +46,20 @@ internal sealed partial class RouteFiltersMiddleware(
         {
             if (fault.Delay is { } delay && Draw(delay.Percent))
             {
-                Log.FaultDelayInjected(logger, route.Id, delay.Duration);
-                await DelayAtLeastAsync(delay.Duration, context.RequestAborted);
+                Log.FaultDelayInjected(logger, route.Id, delay.FixedDelay);
+                await DelayAtLeastAsync(delay.FixedDelay, context.RequestAborted);
             }
 
             if (fault.Abort is { } abort && Draw(abort.Percent))
             {
-                Log.FaultAbortInjected(logger, route.Id, abort.StatusCode);
+                Log.FaultAbortInjected(logger, route.Id, abort.HttpStatus);
                 context.RecordVerdict(ProxyVerdict.FaultInjected);
-                await LocalReply.WriteAsync(context, abort.StatusCode, MeshHeaders.Fault, "abort");
+                await LocalReply.WriteAsync(context, abort.HttpStatus, MeshHeaders.Fault, "abort");
                 return;
             }
         }
 
-        if (model.Redirect is { } redirect)
+        if (route.Redirect is { } redirect)
         {
             var location = RedirectLocation(context.Request, redirect, feature);
             Log.Redirected(logger, route.Id, redirect.StatusCode, location);
@@ -113,14 +113,14 @@ internal sealed partial class RouteFiltersMiddleware(
 
     /// <summary>
     /// The Location of a Gateway API RequestRedirect. Unset parts keep the request's; an unset port is the scheme's
-    /// well-known port if the scheme was set, else the service port the client connected to (the "listener" port in
+    /// well-known port when the scheme changes, else the service port the client connected to (the "listener" port in
     /// a mesh); a well-known port is left out. The query string is kept.
     /// </summary>
-    internal static string RedirectLocation(HttpRequest request, RequestRedirect redirect, MeshRequestFeature feature)
+    internal static string RedirectLocation(HttpRequest request, RequestRedirectFilter redirect, MeshRequestFeature feature)
     {
         var scheme = redirect.Scheme ?? request.Scheme;
         var host = redirect.Hostname ?? request.Host.Host;
-        var port = redirect.Port ?? (redirect.Scheme is not null ? WellKnownPort(scheme) : feature.OriginalDestination.Port);
+        var port = redirect.Port ?? (scheme != request.Scheme ? WellKnownPort(scheme) : feature.OriginalDestination.Port);
         var path = request.Path.Value ?? "/";
         if (redirect.Path is { } modifier)
         {

@@ -10,10 +10,11 @@ using Microsoft.Extensions.Logging;
 namespace Mesh.Proxy.Policy;
 
 /// <summary>
-/// The ASP.NET Core rate limiter's global limiter, partitioned per route (and per source address when the route asks).
-/// Routes change at run time, so per-route limits cannot be named policies registered at startup; the partition key
-/// holds the compiled route of the request's config version, and a new version starts fresh windows (the rate-limiting
-/// middleware disposes idle partitions). Over the limit: 429 with Retry-After, from the lease's metadata.
+/// The ASP.NET Core rate limiter's global limiter: a token bucket per route (and per source address when the rule says
+/// <c>perSource</c>), holding <c>burst</c> tokens and refilled at <c>requestsPerSecond</c>. Routes change at run time,
+/// so per-route limits cannot be named policies registered at startup; the partition key holds the compiled route of
+/// the request's config version, and a new version starts with full buckets (the partitioned limiter disposes idle
+/// ones). Over the limit: 429 with Retry-After, from the lease's metadata.
 /// </summary>
 internal sealed partial class RouteRateLimiter : IDisposable
 {
@@ -44,13 +45,16 @@ internal sealed partial class RouteRateLimiter : IDisposable
             return RateLimitPartition.GetNoLimiter(default(PartitionKey));
         }
 
-        var source = limit.PerSourceAddress ? context.Connection.RemoteIpAddress : null;
-        return RateLimitPartition.GetFixedWindowLimiter(new PartitionKey(route, source), _ => new FixedWindowRateLimiterOptions
+        var source = limit.PerSource ? context.Connection.RemoteIpAddress : null;
+        return RateLimitPartition.GetTokenBucketLimiter(new PartitionKey(route, source), _ => new TokenBucketRateLimiterOptions
         {
-            PermitLimit = limit.Requests,
-            Window = limit.Window,
+            TokenLimit = limit.Burst,
+            TokensPerPeriod = 1,
+            ReplenishmentPeriod = TimeSpan.FromTicks(Math.Max(1, (long)Math.Round(TimeSpan.TicksPerSecond / limit.RequestsPerSecond))),
             QueueLimit = 0,
-            AutoReplenishment = true,
+            // The partitioned limiter refills every bucket on its own 100 ms tick, in proportion to the time passed
+            // (fractions of a token kept); it never gives a partition a timer of its own.
+            AutoReplenishment = false,
         });
     }
 

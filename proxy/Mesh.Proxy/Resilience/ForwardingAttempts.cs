@@ -30,6 +30,9 @@ internal sealed class ForwardingAttempts
     /// <summary>Tries made so far.</summary>
     public int Count { get; private set; }
 
+    /// <summary>Retries the route's budget granted this request, given back when it ends.</summary>
+    public int RetriesGranted { get; set; }
+
     public HttpRequestMessage Next()
     {
         var attempt = Count++;

@@ -35,9 +35,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
             return base.SendAsync(request, cancellationToken);
         }
 
-        var route = feature.Route;
-        route.RetryBudget?.RecordRequest();
-        return route.HasResilience
+        return feature.Route.HasResilience
             ? SendThroughPipelineAsync(request, feature, cancellationToken)
             : SendTryAsync(request, feature, attempt: 1, cancellationToken);
     }
@@ -51,6 +49,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         var attempts = new ForwardingAttempts(request, feature);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(ForwardingAttempts.Key, attempts);
+        route.RetryBudget?.RequestStarted();
         try
         {
             var outcome = await route.Pipeline.ExecuteOutcomeAsync(
@@ -89,6 +88,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         }
         finally
         {
+            route.RetryBudget?.RequestEnded(attempts.RetriesGranted);
             ResilienceContextPool.Shared.Return(context);
         }
     }

@@ -1,4 +1,4 @@
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
@@ -15,24 +15,24 @@ namespace Mesh.Proxy.Resilience;
 /// </summary>
 internal sealed partial class RoutePipelineFactory(TimeProvider time, ILogger<RoutePipelineFactory> logger)
 {
-    public (ResiliencePipeline<HttpResponseMessage> Pipeline, RetryBudgetTracker? Budget) Build(string routeId, ProxyRoute route)
+    public (ResiliencePipeline<HttpResponseMessage> Pipeline, RetryBudget? Budget) Build(string routeId, HttpRouteRule route)
     {
         var retry = route.Retry is { Attempts: > 0 } r ? r : null;
-        if (route.Timeouts is null && retry is null && route.CircuitBreaker is null)
+        if (route.Timeouts is { Request: null, BackendRequest: null } && retry is null && route.CircuitBreaker is null)
         {
             return (ResiliencePipeline<HttpResponseMessage>.Empty, null);
         }
 
         var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { Name = routeId, TimeProvider = time };
-        if (route.Timeouts?.Request is { } total)
+        if (route.Timeouts.Request is { } total)
         {
             builder.AddTimeout(new TimeoutStrategyOptions { Name = "request", Timeout = total });
         }
 
-        RetryBudgetTracker? budget = null;
+        RetryBudget? budget = null;
         if (retry is not null)
         {
-            budget = new RetryBudgetTracker(retry.Budget, time);
+            budget = new RetryBudget(retry.BudgetPercent);
             var codes = retry.Codes.ToHashSet();
             builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
@@ -51,21 +51,24 @@ internal sealed partial class RoutePipelineFactory(TimeProvider time, ILogger<Ro
             });
         }
 
+        // Either condition opens the breaker, as the config documents: two breakers in a row, each refusing tries while
+        // it is open (a refusal by one is no failure for the other).
         if (route.CircuitBreaker is { } breaker)
         {
-            if (breaker.ConsecutiveFailures is { } threshold)
+            if (breaker.ConsecutiveFailures > 0)
             {
                 builder.AddStrategy(
-                    context => new ConsecutiveFailuresCircuitBreaker(threshold, breaker.BreakDuration, context.TimeProvider,
+                    context => new ConsecutiveFailuresCircuitBreaker(breaker.ConsecutiveFailures, breaker.BreakDuration, context.TimeProvider,
                         duration => Log.CircuitOpened(logger, routeId, duration)),
                     new ConsecutiveFailuresOptions());
             }
-            else
+
+            if (breaker.FailureRatio is { } ratio)
             {
                 builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
                 {
-                    Name = "circuit-breaker",
-                    FailureRatio = breaker.FailureRatio!.Value,
+                    Name = "circuit-breaker-ratio",
+                    FailureRatio = ratio,
                     MinimumThroughput = breaker.MinimumThroughput,
                     SamplingDuration = breaker.SamplingDuration,
                     BreakDuration = breaker.BreakDuration,
@@ -79,7 +82,7 @@ internal sealed partial class RoutePipelineFactory(TimeProvider time, ILogger<Ro
             }
         }
 
-        if (route.Timeouts?.BackendRequest is { } perTry)
+        if (route.Timeouts.BackendRequest is { } perTry)
         {
             builder.AddTimeout(new TimeoutStrategyOptions { Name = "backendRequest", Timeout = perTry });
         }
@@ -92,7 +95,7 @@ internal sealed partial class RoutePipelineFactory(TimeProvider time, ILogger<Ro
         string routeId,
         RetryPolicy retry,
         HashSet<int> codes,
-        RetryBudgetTracker budget)
+        RetryBudget budget)
     {
         // Polly asks after the last try too; say no before touching the budget.
         if (args.AttemptNumber >= retry.Attempts
@@ -105,7 +108,8 @@ internal sealed partial class RoutePipelineFactory(TimeProvider time, ILogger<Ro
         var retryable = args.Outcome switch
         {
             { Exception: TimeoutRejectedException } => codes.Contains(504),
-            { Exception: { } e } => retry.RetryOnConnectFailure && UpstreamOutcome.IsConnectFailure(e),
+            // A connection that could not be made is always retried, as the config documents.
+            { Exception: { } e } => UpstreamOutcome.IsConnectFailure(e),
             { Result: { } response } => codes.Contains((int)response.StatusCode),
             _ => false,
         };
@@ -114,6 +118,11 @@ internal sealed partial class RoutePipelineFactory(TimeProvider time, ILogger<Ro
         {
             Log.RetryBudgetExhausted(logger, routeId);
             return false;
+        }
+
+        if (retryable)
+        {
+            attempts.RetriesGranted++;
         }
 
         return retryable;

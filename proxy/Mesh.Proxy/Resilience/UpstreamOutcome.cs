@@ -1,5 +1,6 @@
 using System.Net.Http;
 using Polly;
+using Polly.CircuitBreaker;
 
 namespace Mesh.Proxy.Resilience;
 
@@ -8,11 +9,12 @@ internal static class UpstreamOutcome
 {
     /// <summary>
     /// A 5xx answer, a connection or protocol error, or an expired per-try timeout. A cancellation is not a failure of
-    /// the upstream: it comes from the client going away or the overall request timeout.
+    /// the upstream: it comes from the client going away or the overall request timeout; nor is a refusal by another
+    /// breaker of the route, which never reached the upstream.
     /// </summary>
     public static bool IsFailure(Outcome<HttpResponseMessage> outcome) => outcome switch
     {
-        { Exception: OperationCanceledException } => false,
+        { Exception: OperationCanceledException or BrokenCircuitException } => false,
         { Exception: not null } => true,
         { Result: { } response } => (int)response.StatusCode >= 500,
         _ => false,

@@ -1,9 +1,10 @@
 using System.Collections.Frozen;
 using System.Net;
+using Mesh.Config;
 
 namespace Mesh.Proxy.Routing;
 
-/// <summary>The allowed source services of a service or route.</summary>
+/// <summary>The allowed source services of a route.</summary>
 internal sealed class AuthorizationRule(IEnumerable<string> allowedSources, string scope)
 {
     private readonly FrozenSet<string> _allowed = allowedSources.ToFrozenSet(StringComparer.Ordinal);
@@ -16,21 +17,28 @@ internal sealed class AuthorizationRule(IEnumerable<string> allowedSources, stri
 
 /// <summary>
 /// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else the
-/// service whose CIDR contains its address, longest prefix first.
+/// service whose CIDR contains its address, longest prefix first (ties in file order). Only services some rule allows
+/// are sources: any other service's CIDRs could only take clients away from the services rules allow.
 /// </summary>
 internal sealed class SourceIdentifier
 {
     private readonly (IPNetwork Network, string Service)[] _networks;
     private readonly FrozenDictionary<ulong, string> _cgroups;
 
-    public SourceIdentifier(IEnumerable<Configuration.ProxyService> services)
+    /// <param name="services">Every service of the config.</param>
+    /// <param name="cgroupIds">The kernel's id of each source cgroup, by path; a cgroup missing here recognises nobody.</param>
+    public SourceIdentifier(IReadOnlyList<ServiceConfig> services, IReadOnlyDictionary<string, ulong> cgroupIds)
     {
-        var list = services.ToList();
-        _networks = [.. list
-            .SelectMany(s => s.SourceCidrs.Select(n => (Network: n, Service: s.Name)))
+        var allowed = services.SelectMany(s => s.Rules)
+            .SelectMany(r => r.Authorization?.AllowFrom ?? [])
+            .ToHashSet(StringComparer.Ordinal);
+        var sources = services.Where(s => allowed.Contains(s.Name) && s.Source is not null).ToList();
+        _networks = [.. sources
+            .SelectMany(s => s.Source!.Cidrs.Select(n => (Network: n, Service: s.Name)))
             .OrderByDescending(e => e.Network.PrefixLength)];
-        _cgroups = list
-            .SelectMany(s => s.SourceCgroupIds.Select(id => (Id: id, Service: s.Name)))
+        _cgroups = sources
+            .Where(s => s.Source!.Cgroup is { } path && cgroupIds.ContainsKey(path))
+            .Select(s => (Id: cgroupIds[s.Source!.Cgroup!], Service: s.Name))
             .DistinctBy(e => e.Id)
             .ToFrozenDictionary(e => e.Id, e => e.Service);
     }

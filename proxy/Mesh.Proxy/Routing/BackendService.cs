@@ -1,19 +1,19 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 
 namespace Mesh.Proxy.Routing;
 
 /// <summary>A service as a forwarding target: its YARP route and cluster, and its endpoints.</summary>
 internal sealed class BackendService
 {
-    public BackendService(ProxyService service)
+    public BackendService(ServiceConfig service)
     {
         Service = service;
         YarpId = YarpIds.ForService(service.Name);
         Endpoints = [.. service.Endpoints.Select(Addresses.Normalize)];
     }
 
-    public ProxyService Service { get; }
+    public ServiceConfig Service { get; }
 
     public string Name => Service.Name;
 
@@ -23,7 +23,7 @@ internal sealed class BackendService
     public IPEndPoint[] Endpoints { get; }
 }
 
-/// <summary>Ids of the YARP objects generated from the runtime model.</summary>
+/// <summary>Ids of the YARP objects generated from the services.</summary>
 internal static class YarpIds
 {
     public static string ForService(string service) => "mesh:" + service;

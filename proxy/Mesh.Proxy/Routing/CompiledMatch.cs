@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Microsoft.AspNetCore.Http;
 
 namespace Mesh.Proxy.Routing;
@@ -7,7 +7,7 @@ namespace Mesh.Proxy.Routing;
 /// <summary>A <see cref="RouteMatch"/> prepared once per config version: regexes compiled, prefixes normalized.</summary>
 internal sealed class CompiledMatch
 {
-    private readonly PathMatchType? _pathType;
+    private readonly PathMatchType _pathType;
     private readonly string _pathValue = "";
     private readonly Regex? _pathRegex;
     private readonly string? _method;
@@ -16,22 +16,20 @@ internal sealed class CompiledMatch
 
     public CompiledMatch(RouteMatch match)
     {
-        if (match.Path is { } path)
+        var path = match.Path;
+        _pathType = path.Type;
+        switch (path.Type)
         {
-            _pathType = path.Type;
-            switch (path.Type)
-            {
-                case PathMatchType.Exact:
-                    _pathValue = path.Value;
-                    break;
-                case PathMatchType.PathPrefix:
-                    // "/api/" and "/api" are the same prefix; "/" becomes "" and matches every path.
-                    _pathValue = path.Value.TrimEnd('/');
-                    break;
-                case PathMatchType.RegularExpression:
-                    _pathRegex = RouteRegex.Create(path.Value);
-                    break;
-            }
+            case PathMatchType.Exact:
+                _pathValue = path.Value;
+                break;
+            case PathMatchType.PathPrefix:
+                // "/api/" and "/api" are the same prefix; "/" becomes "" and matches every path.
+                _pathValue = path.Value.TrimEnd('/');
+                break;
+            case PathMatchType.RegularExpression:
+                _pathRegex = RouteRegex.Create(path.Value);
+                break;
         }
 
         _method = match.Method;
@@ -49,7 +47,7 @@ internal sealed class CompiledMatch
             return false;
         }
 
-        if (_pathType is { } type && !PathMatches(type, request.Path.Value ?? "/"))
+        if (!PathMatches(_pathType, request.Path.Value ?? "/"))
         {
             return false;
         }

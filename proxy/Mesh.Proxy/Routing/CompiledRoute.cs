@@ -1,5 +1,5 @@
 using System.Collections.Frozen;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Resilience;
 using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
@@ -8,7 +8,8 @@ using Polly;
 namespace Mesh.Proxy.Routing;
 
 /// <summary>
-/// A route prepared for one config version: matches compiled, backends resolved, and its resilience pipeline built. A
+/// A rule prepared for one config version: matches compiled, filters picked out, backends resolved, and its resilience
+/// pipeline built. A
 /// request keeps the instance it matched until it completes, so an update never changes policy under a running request.
 /// </summary>
 internal sealed class CompiledRoute
@@ -17,9 +18,21 @@ internal sealed class CompiledRoute
 
     public required string Id { get; init; }
 
+    /// <summary>The rule's name, or rule-N for an unnamed one.</summary>
+    public required string Name { get; init; }
+
     public required string ServiceName { get; init; }
 
-    public required ProxyRoute Model { get; init; }
+    public required HttpRouteRule Model { get; init; }
+
+    // The rule's filters by type (at most one of each but RequestMirror, as the config guarantees), picked out once.
+    public HeaderModifier? RequestHeaders { get; init; }
+
+    public HeaderModifier? ResponseHeaders { get; init; }
+
+    public UrlRewriteFilter? Rewrite { get; init; }
+
+    public RequestRedirectFilter? Redirect { get; init; }
 
     /// <summary>The implicit catch-all route of a service whose default is allow.</summary>
     public bool IsDefault { get; init; }
@@ -32,7 +45,7 @@ internal sealed class CompiledRoute
 
     public required ResiliencePipeline<HttpResponseMessage> Pipeline { get; init; }
 
-    public RetryBudgetTracker? RetryBudget { get; init; }
+    public RetryBudget? RetryBudget { get; init; }
 
     public RouteMirror[] Mirrors { get; init; } = [];
 
@@ -47,11 +60,6 @@ internal sealed class CompiledRoute
     public bool TryMatch(HttpRequest request, out CompiledMatch? matchedBy)
     {
         matchedBy = null;
-        if (Matches.Length == 0)
-        {
-            return true;
-        }
-
         foreach (var match in Matches)
         {
             if (match.IsMatch(request))
@@ -75,7 +83,7 @@ internal sealed class CompiledRoute
     public bool NeedsReplayableBody(string method) => RetriesMethod(method) || Mirrors.Length > 0;
 
     /// <summary>Whether the filters stage has anything to do for a request with this method beyond picking the backend.</summary>
-    public bool HasFilterWork(string method) => Model.Fault is not null || Model.Redirect is not null || NeedsReplayableBody(method);
+    public bool HasFilterWork(string method) => Model.Fault is not null || Redirect is not null || NeedsReplayableBody(method);
 
     /// <summary>
     /// Whether the forwarder's resilience handler needs the request's routing decision: for the route's pipeline, or, when

@@ -1,4 +1,4 @@
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Microsoft.AspNetCore.Http;
 
 namespace Mesh.Proxy.Routing;
@@ -6,7 +6,7 @@ namespace Mesh.Proxy.Routing;
 /// <summary>A service's routes in precedence order, plus its default.</summary>
 internal sealed class CompiledService
 {
-    public required ProxyService Model { get; init; }
+    public required ServiceConfig Model { get; init; }
 
     public string Name => Model.Name;
 
@@ -14,8 +14,6 @@ internal sealed class CompiledService
 
     /// <summary>The catch-all for a default of allow, or null for a default of deny.</summary>
     public CompiledRoute? DefaultRoute { get; init; }
-
-    public AuthorizationRule? Authorization { get; init; }
 
     /// <summary>The first route (in the order written) that matches, else the default route if allowed.</summary>
     public bool TryMatch(HttpRequest request, out CompiledRoute route, out CompiledMatch? matchedBy)

@@ -16,7 +16,7 @@ public interface IOriginalDestinationResolver
     IPEndPoint? Resolve(HttpContext context);
 
     /// <summary>
-    /// The id of the configured source cgroup (<see cref="Configuration.ProxyService.SourceCgroupIds"/>) the client's
+    /// The id of the configured source cgroup (<see cref="Mesh.Config.ServiceSource.Cgroup"/>) the client's
     /// process was in when it connected, the deepest if several; 0 when none or unknown. Only the kernel can tell.
     /// </summary>
     ulong SourceCgroup(HttpContext context) => 0;

@@ -43,11 +43,6 @@ internal sealed partial class MeshRoutingMiddleware(
         telemetry?.Identify(service.Name);
         var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress, resolver.SourceCgroup(context));
         telemetry?.IdentifySource(source);
-        if (service.Authorization is { } serviceRule && !serviceRule.Allows(source))
-        {
-            return Deny(context, service.Name, null, serviceRule.DenyReason(source), DenyKind.Source);
-        }
-
         if (!service.TryMatch(context.Request, out var route, out var matchedBy))
         {
             return Deny(context, service.Name, null, "no route matched", DenyKind.NoRoute);
@@ -57,13 +52,13 @@ internal sealed partial class MeshRoutingMiddleware(
 
         if (route.Authorization is { } routeRule && !routeRule.Allows(source))
         {
-            return Deny(context, service.Name, route.Model.Name, routeRule.DenyReason(source), DenyKind.Source);
+            return Deny(context, service.Name, route.Name, routeRule.DenyReason(source), DenyKind.Source);
         }
 
-        if (route.Model.Action == Configuration.ProxyAction.Deny)
+        if (route.Model.Action == Mesh.Config.RouteAction.Deny)
         {
-            var reason = route.Model.DenyReason ?? $"denied by route {route.Model.Name}";
-            return Deny(context, service.Name, route.Model.Name, reason, DenyKind.Route);
+            var reason = route.Model.DenyReason ?? $"denied by route {route.Name}";
+            return Deny(context, service.Name, route.Name, reason, DenyKind.Route);
         }
 
         Log.RouteMatched(logger, context.Request.Method, context.Request.Path, route.Id, source);

@@ -1,4 +1,4 @@
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 
 namespace Mesh.Proxy.Routing;
 

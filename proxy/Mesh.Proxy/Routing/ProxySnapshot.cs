@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 
 namespace Mesh.Proxy.Routing;
 
@@ -12,7 +12,10 @@ internal sealed class ProxySnapshot
 {
     public required long Version { get; init; }
 
-    public required IReadOnlyList<ProxyService> Services { get; init; }
+    /// <summary>Every service of the config, as given.</summary>
+    public required IReadOnlyList<ServiceConfig> Services { get; init; }
+
+    /// <summary>The services by the address clients dial.</summary>
 
     public required FrozenDictionary<IPEndPoint, CompiledService> ByAddress { get; init; }
 

@@ -4,12 +4,12 @@ using System.Threading.Channels;
 using Mesh.Agent.Hardening;
 using Mesh.Agent.L7;
 using Mesh.Config;
+using Mesh.Datapath;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
 using Mesh.Datapath.Programs;
-using Mesh.Datapath;
-using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Isolation;
+using Mesh.Proxy.Management;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -25,7 +25,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private readonly AgentConfig _config;
     private readonly AgentOverrides _overrides;
     private readonly LibBpfLog _libBpfLog;
-    private readonly ProxyModelMapper _mapper;
+    private readonly ClientSources _sources;
+    private readonly TelemetryOptionsMapper _telemetryOptions;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<L7Agent> _logger;
     private readonly Channel<MeshConfig> _reloads = Channel.CreateUnbounded<MeshConfig>(new UnboundedChannelOptions { SingleReader = true });
@@ -36,12 +37,13 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private ProxySettings? _proxySettings;
     private Task? _applying;
 
-    public L7Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, ILoggerFactory loggerFactory)
+    public L7Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ClientSources sources, TelemetryOptionsMapper telemetryOptions, ILoggerFactory loggerFactory)
     {
         _config = config;
         _overrides = overrides;
         _libBpfLog = libBpfLog;
-        _mapper = mapper;
+        _sources = sources;
+        _telemetryOptions = telemetryOptions;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<L7Agent>();
     }
@@ -70,8 +72,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         {
             _logger.LogInformation("Joined cgroup {Cgroup}: the node proxy's sockets must be in the cgroup whose connections it receives", cgroup);
         }
-        var mapping = Map(_config.Initial);
-        ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
+        var cgroupIds = ResolveSources(_config.Initial);
         var (proxyUser, proxyUid) = ProxyUser();
         divertOptions.ProxyUid = proxyUid;
         IPEndPoint[] listen = divertOptions.ProxyIpv6 is { } ipv6
@@ -81,18 +82,18 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         {
             Listen = listen,
             ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
-            Telemetry = _mapper.MapTelemetry(_config.Initial.Telemetry),
-            Limits = _mapper.MapLimits(_config.Initial.Proxy),
+            Telemetry = _telemetryOptions.MapTelemetry(_config.Initial.Telemetry),
+            Limits = _config.Initial.Proxy,
         }, proxyUser, _overrides.Verbose, _loggerFactory.CreateLogger<ProxyProcess>());
-        await _proxy.StartAsync(mapping.Services, cancellationToken);
+        await _proxy.StartAsync(_config.Initial.Services, cgroupIds, cancellationToken);
         _telemetry = _config.Initial.Telemetry;
         _proxySettings = _config.Initial.Proxy;
         // Divert only once the proxy listens and the watchdog saw it serve: a diverted connection must find it there.
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
         _watchdog = new ProxyWatchdog(_divert, divertOptions.ProxyIpv4, _logger);
         await _watchdog.StartAsync(cancellationToken);
-        _divert.SetSourceCgroups(mapping.SourceCgroupIds);
-        _divert.SetServices(_mapper.DivertedServices(_config.Initial));
+        _divert.SetSourceCgroups(cgroupIds.Values.Distinct());
+        _divert.SetServices(DivertedServices(_config.Initial));
         _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;
     }
@@ -161,14 +162,19 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
                 + $"which does not exist: create it (useradd --system {LeastPrivilege.DefaultUser})");
     }
 
-    private ProxyMapping Map(MeshConfig config)
+    /// <summary>The address:port of each service with HTTP policy, the connections to divert to the proxy, with its fail mode.</summary>
+    internal static IReadOnlyList<DivertedService> DivertedServices(MeshConfig config) =>
+        [.. config.Services.Where(s => s.HasHttpPolicy).Select(s => new DivertedService(s.EndPoint, FailOpen: s.FailMode == FailMode.Open))];
+
+    /// <summary>The kernel's id of each source cgroup, by path; logs where the proxy will not do what the config says.</summary>
+    private IReadOnlyDictionary<string, ulong> ResolveSources(MeshConfig config)
     {
-        var mapping = _mapper.Map(config);
-        foreach (var warning in mapping.Warnings)
+        var (cgroupIds, warnings) = _sources.Resolve(config);
+        foreach (var warning in warnings)
         {
             _logger.LogWarning("{Warning}", warning);
         }
-        return mapping;
+        return cgroupIds;
     }
 
     /// <summary>
@@ -212,17 +218,14 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
                 _proxySettings = config.Proxy;
                 _logger.LogWarning("The proxy section changed; restart the agent to apply it (the proxy keeps the limits it started with)");
             }
-            var mapping = Map(config);
-            // Checked here as well as in the proxy: a proxy that is down (restarting) takes the services unchecked at
-            // its start, and a start it refused would keep it down.
-            ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
+            var cgroupIds = ResolveSources(config);
             // The proxy has a service's routes before its connections are diverted to it.
-            if (await _proxy.ApplyAsync(mapping.Services, CancellationToken.None) is { } refusal)
+            if (await _proxy.ApplyAsync(config.Services, cgroupIds, CancellationToken.None) is { } refusal)
             {
                 throw new ProxyConfigException([refusal]);
             }
-            _divert.SetSourceCgroups(mapping.SourceCgroupIds);
-            _divert.SetServices(_mapper.DivertedServices(config));
+            _divert.SetSourceCgroups(cgroupIds.Values.Distinct());
+            _divert.SetServices(DivertedServices(config));
         }
         catch (ProxyConfigException error)
         {

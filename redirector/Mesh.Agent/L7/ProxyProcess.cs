@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Mesh.Agent.Hardening;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Isolation;
 using Microsoft.Extensions.Logging;
 
@@ -33,7 +33,8 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _exchange = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private IReadOnlyList<ProxyService> _services = [];
+    // The services the proxy has, or takes when it is started again (Generation and Start are set when sent).
+    private ProxyInstruction _services = new() { Generation = 0, Services = [] };
     private Running? _running;
     private Task? _supervision;
     private long _generation;
@@ -59,12 +60,15 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     public int Restarts => Volatile.Read(ref _restarts);
 
     /// <summary>Starts the proxy and returns once it listens; throws <see cref="ProxyStartException"/> with its reason when it cannot.</summary>
-    public async Task StartAsync(IReadOnlyList<ProxyService> services, CancellationToken cancellationToken)
+    /// <param name="services">Every service of the config.</param>
+    /// <param name="sourceCgroupIds">The kernel's id of each source cgroup, by path.</param>
+    /// <param name="cancellationToken">Stops waiting for the proxy.</param>
+    public async Task StartAsync(ValueList<ServiceConfig> services, IReadOnlyDictionary<string, ulong> sourceCgroupIds, CancellationToken cancellationToken)
     {
         await _exchange.WaitAsync(cancellationToken);
         try
         {
-            _services = services;
+            _services = new ProxyInstruction { Generation = 0, Services = services, SourceCgroupIds = sourceCgroupIds };
             _running = await LaunchAsync(cancellationToken);
         }
         finally
@@ -78,22 +82,23 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
     /// Replaces the proxy's services: null once it applied them, or the reason it refused them (it keeps the previous).
     /// A proxy that is down, or dies meanwhile, takes them when it is started again.
     /// </summary>
-    public async Task<string?> ApplyAsync(IReadOnlyList<ProxyService> services, CancellationToken cancellationToken)
+    public async Task<string?> ApplyAsync(ValueList<ServiceConfig> services, IReadOnlyDictionary<string, ulong> sourceCgroupIds, CancellationToken cancellationToken)
     {
+        var update = new ProxyInstruction { Generation = 0, Services = services, SourceCgroupIds = sourceCgroupIds };
         await _exchange.WaitAsync(cancellationToken);
         try
         {
             if (_running is not { } running)
             {
-                _services = services;
+                _services = update;
                 return null;
             }
             try
             {
-                var refusal = await ExchangeAsync(running, new ProxyInstruction { Generation = ++_generation, Services = services }, cancellationToken);
+                var refusal = await ExchangeAsync(running, update with { Generation = ++_generation }, cancellationToken);
                 if (refusal is null)
                 {
-                    _services = services;
+                    _services = update;
                 }
                 return refusal;
             }
@@ -102,7 +107,7 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
                 // Gone or hung: the supervision starts it again, with these services.
                 Log.Unresponsive(_logger, running.Process.Id, error.Message);
                 Kill(running.Process);
-                _services = services;
+                _services = update;
                 return null;
             }
         }
@@ -273,12 +278,12 @@ internal sealed partial class ProxyProcess : IAsyncDisposable
         var running = new Running(process, process.Id, DateTime.UtcNow);
         try
         {
-            var instruction = new ProxyInstruction { Generation = ++_generation, Start = _start, Services = _services };
+            var instruction = _services with { Generation = ++_generation, Start = _start };
             if (await ExchangeAsync(running, instruction, cancellationToken) is { } refusal)
             {
                 throw new ProxyStartException($"the node proxy did not start: {refusal}");
             }
-            Log.Started(_logger, process.Id, string.Join(", ", _start.Listen.AsEnumerable()), _services.Count);
+            Log.Started(_logger, process.Id, string.Join(", ", _start.Listen.AsEnumerable()), _services.Services.Count);
             return running;
         }
         catch

@@ -26,18 +26,18 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
     private readonly L7Agent _l7;
     private readonly FlowAgent _flows;
     private readonly AgentConfig _config;
-    private readonly ProxyModelMapper _mapper;
+    private readonly TelemetryOptionsMapper _telemetryOptions;
     private Meter? _meter;
     private MeterProvider? _export;
 
-    public KernelMetrics(SpliceAgent splice, L4Agent l4, L7Agent l7, FlowAgent flows, AgentConfig config, ProxyModelMapper mapper)
+    public KernelMetrics(SpliceAgent splice, L4Agent l4, L7Agent l7, FlowAgent flows, AgentConfig config, TelemetryOptionsMapper telemetryOptions)
     {
         _splice = splice;
         _l4 = l4;
         _l7 = l7;
         _flows = flows;
         _config = config;
-        _mapper = mapper;
+        _telemetryOptions = telemetryOptions;
     }
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -57,7 +57,7 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
             "Packets dropped by the XDP filter, by L4 rule");
         _meter.CreateObservableCounter("mesh.kernel.flow_events.lost", () => Observe(_flows.Totals()?.Lost), "{event}",
             "Flow events lost to a full ring buffer");
-        _export = MeshMetricsExport.Start(_mapper.MapTelemetry(_config.Initial.Telemetry), ServiceName, MeterName);
+        _export = MeshMetricsExport.Start(_telemetryOptions.MapTelemetry(_config.Initial.Telemetry), ServiceName, MeterName);
         return Task.CompletedTask;
     }
 

@@ -92,7 +92,7 @@ public sealed class CoalescedResponseBodyTests
         var service = Service("web", 1, upstream);
         await using var proxy = await TestProxy.StartAsync(service);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/slow");
-        request.Headers.Host = service.Address.ToString();
+        request.Headers.Host = service.EndPoint.ToString();
 
         using var response = await proxy.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await using var stream = await response.Content.ReadAsStreamAsync();

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
@@ -11,7 +11,7 @@ namespace Mesh.Proxy.Tests.Hosting;
 
 /// <summary>
 /// Hostile HTTP on real sockets: requests no client library would send, written byte for byte, each refused with its
-/// status (or its connection closed) before it reaches an endpoint, within <see cref="MeshProxyLimits"/>; and the slow
+/// status (or its connection closed) before it reaches an endpoint, within <see cref="ProxySettings"/>; and the slow
 /// and rapid-reset attacks, during which a well-behaved client's latency is measured and printed.
 /// </summary>
 [Collection(TimingCollection.Name)]
@@ -24,7 +24,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestHeadersTotalSize = 8 * 1024 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestHeadersSize = 8 * 1024 });
 
         var within = await RawHttp.ExchangeAsync(proxy.EndPoint, Request("GET", ("X-Big", new string('a', 6 * 1024))));
         var over = await RawHttp.ExchangeAsync(proxy.EndPoint, Request("GET", ("X-Big", new string('a', 10 * 1024))));
@@ -40,7 +40,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestHeadersTotalSize = 8 * 1024 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestHeadersSize = 8 * 1024 });
         await using var connection = await RawHttp2Connection.OpenAsync(proxy.EndPoint);
 
         // Two fields, each within the limit, that add up past it; then a request within it on the same connection.
@@ -61,7 +61,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        var limits = new MeshProxyLimits { MaxRequestHeadersTotalSize = 8 * 1024, MaxRequestHeaderCount = 20 };
+        var limits = new ProxySettings { MaxRequestHeadersSize = 8 * 1024, MaxRequestHeaderCount = 20 };
         await using var proxy = await TestProxy.StartAsync([service], null, limits: limits);
         await using var connection = await RawHttp2Connection.OpenAsync(proxy.EndPoint);
         var headers = Headers(fields).Select(h => (h.Name, new string('a', valueLength))).ToArray();
@@ -80,7 +80,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestHeaderCount = 20 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestHeaderCount = 20 });
 
         // Host and Connection are fields too: 2 + 18 is the limit, 2 + 19 one past it.
         var within = await RawHttp.ExchangeAsync(proxy.EndPoint, Request("GET", Headers(18)));
@@ -97,7 +97,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestBodySize = 64 * 1024 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestBodySize = 64 * 1024 });
         var head = RawHttp.Bytes($"POST /upload HTTP/1.1\r\nHost: {Authority}\r\nContent-Length: {1024 * 1024}\r\n\r\n");
 
         // Only the head and the first kilobyte: the answer must not wait for the body.
@@ -119,7 +119,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     {
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestBodySize = 64 * 1024 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestBodySize = 64 * 1024 });
 
         using var response = await proxy.SendAsync(service, HttpMethod.Post, "/upload", r => r.Content = new ByteArrayContent(new byte[64 * 1024]));
 
@@ -133,7 +133,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         const int Limit = 64 * 1024;
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestBodySize = Limit });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestBodySize = Limit });
         var head = RawHttp.Bytes($"POST /upload HTTP/1.1\r\nHost: {Authority}\r\nTransfer-Encoding: chunked\r\n\r\n");
         var chunk = RawHttp.Bytes($"4000\r\n{new string('x', 16 * 1024)}\r\n");
         var body = Enumerable.Repeat(chunk, 16).SelectMany(c => c).Concat(RawHttp.Bytes("0\r\n\r\n")).ToArray();
@@ -154,7 +154,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         const int Limit = 64 * 1024;
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestBodySize = Limit });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestBodySize = Limit });
         using var h2 = proxy.CreateClient(null, HttpVersion.Version20);
         var body = new byte[4 * Limit];
 
@@ -178,7 +178,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         await using var upstream = await TestUpstream.StartAsync();
         var route = Route("retried") with { Retry = new RetryPolicy() };
         var service = Service("web", 1, upstream, route);
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { MaxRequestBodySize = 16 * 1024 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { MaxRequestBodySize = 16 * 1024 });
         var head = RawHttp.Bytes($"PUT /item HTTP/1.1\r\nHost: {Authority}\r\nTransfer-Encoding: chunked\r\n\r\n");
         var body = RawHttp.Bytes($"8000\r\n{new string('x', 32 * 1024)}\r\n0\r\n\r\n");
 
@@ -274,7 +274,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         var timeout = TimeSpan.FromSeconds(2);
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { RequestHeadersTimeout = timeout });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { RequestHeadersTimeout = timeout });
         var baseline = await MeasureAsync(proxy, service, TimeSpan.FromSeconds(1));
 
         // HTTP/1.1 headers that never end; and the HTTP/2 preface a byte at a time, which keeps the listener guessing the
@@ -343,7 +343,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         const int StreamsPerWrite = 200;
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream, Route("all"));
-        await using var proxy = await TestProxy.StartAsync([service], null, limits: new MeshProxyLimits { Http2MaxStreamsPerConnection = 100 });
+        await using var proxy = await TestProxy.StartAsync([service], null, limits: new ProxySettings { Http2 = new ProxyHttp2Settings { MaxStreamsPerConnection = 100 } });
         using var h2 = proxy.CreateClient(null, HttpVersion.Version20);
         var baseline = await MeasureAsync(proxy, service, TimeSpan.FromSeconds(1), h2);
 
@@ -409,7 +409,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         [.. Enumerable.Range(0, count).Select(i => ($"X-H{i.ToString(CultureInfo.InvariantCulture)}", "v"))];
 
     /// <summary>The client's latency without an attack, after 50 requests that warm up the proxy, the client and the upstream.</summary>
-    private static async Task<LatencyRecord> MeasureAsync(TestProxy proxy, ProxyService service, TimeSpan duration, HttpClient? client = null)
+    private static async Task<LatencyRecord> MeasureAsync(TestProxy proxy, ServiceConfig service, TimeSpan duration, HttpClient? client = null)
     {
         for (var i = 0; i < 50; i++)
         {
@@ -421,7 +421,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     }
 
     /// <summary>A client's latency while an attack runs, until <paramref name="stop"/>: one request every 2 ms or so.</summary>
-    private static Task<LatencyRecord> MeasureAsync(TestProxy proxy, ProxyService service, CancellationToken stop, HttpClient? client = null) =>
+    private static Task<LatencyRecord> MeasureAsync(TestProxy proxy, ServiceConfig service, CancellationToken stop, HttpClient? client = null) =>
         Task.Run(() => LatencyRecord.MeasureAsync(() => proxy.SendAsync(service, HttpMethod.Get, "/", client: client), stop, TimeSpan.FromMilliseconds(2)));
 
     /// <summary>One slowloris connection: the start of a request, then a byte at a time; notes when and how the proxy ends it.</summary>

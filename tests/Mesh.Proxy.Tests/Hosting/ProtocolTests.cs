@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Tests.Infrastructure;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -23,7 +23,7 @@ public sealed class ProtocolTests
         Assert.Equal(HttpVersion.Version20, response.Version);
         Assert.Equal("HTTP/2", upstream.Last.Protocol);
         Assert.Equal("ping", System.Text.Encoding.UTF8.GetString(upstream.Last.Body));
-        Assert.Equal(service.Address.ToString(), upstream.Last.Headers["Host"]);
+        Assert.Equal(service.EndPoint.ToString(), upstream.Last.Headers["Host"]);
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class ProtocolTests
         var portB = ClosedPort().Port;
         var a = Service("a", 1, upstreamA);
         var b = Service("b", 2, upstreamB);
-        var resolver = new LocalPortResolver(new() { [portA] = a.Address, [portB] = b.Address });
+        var resolver = new LocalPortResolver(new() { [portA] = a.EndPoint, [portB] = b.EndPoint });
         await using var proxy = await TestProxy.StartAsync([a, b], resolver,
             [new IPEndPoint(IPAddress.Loopback, portA), new IPEndPoint(IPAddress.Loopback, portB)]);
         using var client = new HttpClient();

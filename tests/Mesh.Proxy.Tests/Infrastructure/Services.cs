@@ -1,29 +1,30 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 
 namespace Mesh.Proxy.Tests.Infrastructure;
 
-/// <summary>Builds runtime-model services for tests. Service addresses are loopback identifiers the proxy never dials.</summary>
+/// <summary>Builds the config's services for tests. Service addresses are loopback identifiers the proxy never dials.</summary>
 internal static class Services
 {
     public static IPEndPoint Address(int n) => new(IPAddress.Parse($"127.77.0.{n}"), 8080);
 
-    public static ProxyService Service(
+    public static ServiceConfig Service(
         string name,
         int n,
         TestUpstream? upstream,
-        params ProxyRoute[] routes) => new()
+        params HttpRouteRule[] rules) => new()
         {
             Name = name,
-            Address = Address(n),
+            Address = Address(n).Address,
+            Port = Address(n).Port,
             Endpoints = upstream is null ? [] : [upstream.EndPoint],
-            Routes = routes,
+            Rules = [.. rules],
         };
 
-    public static ProxyRoute Route(string name, string? pathPrefix = null) => new()
+    public static HttpRouteRule Route(string name, string? pathPrefix = null) => new()
     {
         Name = name,
-        Matches = pathPrefix is null ? [] : [new RouteMatch { Path = new PathMatch(PathMatchType.PathPrefix, pathPrefix) }],
+        Matches = pathPrefix is null ? [new RouteMatch()] : [new RouteMatch { Path = new PathMatch(PathMatchType.PathPrefix, pathPrefix) }],
     };
 
     /// <summary>A port with nothing listening: connections to it are refused.</summary>

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -29,15 +29,15 @@ internal sealed class TestProxy : IAsyncDisposable
 
     public IPEndPoint EndPoint => Host.ListenEndPoints[0];
 
-    public static Task<TestProxy> StartAsync(params ProxyService[] services) => StartAsync(services, resolver: null);
+    public static Task<TestProxy> StartAsync(params ServiceConfig[] services) => StartAsync(services, resolver: null);
 
     public static async Task<TestProxy> StartAsync(
-        IReadOnlyList<ProxyService> services,
+        IReadOnlyList<ServiceConfig> services,
         IOriginalDestinationResolver? resolver,
         IReadOnlyList<IPEndPoint>? listen = null,
         Action<MeshProxyOptions>? configure = null,
         MeshTelemetryOptions? telemetry = null,
-        MeshProxyLimits? limits = null)
+        ProxySettings? limits = null)
     {
         var logs = new CapturingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
@@ -50,7 +50,7 @@ internal sealed class TestProxy : IAsyncDisposable
             Configure = configure,
             ShutdownTimeout = TimeSpan.FromSeconds(1),
             Telemetry = telemetry,
-            Limits = limits ?? new MeshProxyLimits(),
+            Limits = limits ?? new ProxySettings(),
         });
         return new TestProxy(host, logs);
     }
@@ -88,7 +88,7 @@ internal sealed class TestProxy : IAsyncDisposable
     }
 
     public Task<HttpResponseMessage> SendAsync(
-        ProxyService service,
+        ServiceConfig service,
         HttpMethod method,
         string pathAndQuery,
         Action<HttpRequestMessage>? configure = null,
@@ -100,12 +100,12 @@ internal sealed class TestProxy : IAsyncDisposable
             Version = client.DefaultRequestVersion,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
-        request.Headers.Host = service.Address.ToString();
+        request.Headers.Host = service.EndPoint.ToString();
         configure?.Invoke(request);
         return client.SendAsync(request);
     }
 
-    public Task<HttpResponseMessage> GetAsync(ProxyService service, string pathAndQuery) =>
+    public Task<HttpResponseMessage> GetAsync(ServiceConfig service, string pathAndQuery) =>
         SendAsync(service, HttpMethod.Get, pathAndQuery);
 
     public async ValueTask DisposeAsync()

@@ -1,7 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Isolation;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Tests.Infrastructure;
@@ -58,7 +58,7 @@ public sealed class ProxyInstructionServerTests
         Assert.Equal(new ProxyAcknowledgement(1, null), started);
         Assert.Equal(new ProxyAcknowledgement(2, null), updated);
         Assert.Equal(3, refused.Generation);
-        Assert.Contains("duplicate service name", refused.Error);
+        Assert.Contains("two services have this name", refused.Error);
         Assert.Equal(0, garbled.Generation);
         Assert.StartsWith("not an instruction", garbled.Error);
         Assert.Equal(4, restart.Generation);
@@ -100,8 +100,8 @@ public sealed class ProxyInstructionServerTests
         Assert.False(await agent.Run.WaitAsync(Patience));
     }
 
-    private static ProxyService Versioned(TestUpstream upstream, string version) =>
-        Service("web", 1, upstream, Route("all") with { ResponseHeaders = new HeaderModifier { Set = [new HttpHeader("x-config", version)] } });
+    private static ServiceConfig Versioned(TestUpstream upstream, string version) =>
+        Service("web", 1, upstream, Route("all") with { Filters = [new ResponseHeaderModifierFilter(new HeaderModifier { Set = [new HttpHeader("x-config", version)] })] });
 
     /// <summary>A request for the service "web" on its own connection; the x-config its answer carries.</summary>
     private static async Task<string> GetAsync(HttpClient client, IPEndPoint proxy, string path)

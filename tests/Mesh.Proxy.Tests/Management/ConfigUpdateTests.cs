@@ -1,5 +1,6 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
+using Mesh.Proxy.Management;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -7,10 +8,13 @@ namespace Mesh.Proxy.Tests.Management;
 
 public sealed class ConfigUpdateTests
 {
-    private static ProxyRoute Versioned(string version) => Route("all") with
+    private static HttpRouteRule Versioned(string version) => Route("all") with
     {
-        RequestHeaders = new HeaderModifier { Set = [new HttpHeader("x-config", version)] },
-        ResponseHeaders = new HeaderModifier { Set = [new HttpHeader("x-config", version)] },
+        Filters =
+        [
+            new RequestHeaderModifierFilter(new HeaderModifier { Set = [new HttpHeader("x-config", version)] }),
+            new ResponseHeaderModifierFilter(new HeaderModifier { Set = [new HttpHeader("x-config", version)] }),
+        ],
     };
 
     [Fact]
@@ -32,7 +36,7 @@ public sealed class ConfigUpdateTests
 
         var inFlight = proxy.GetAsync(v1, "/slow");
         await slowArrived.Task.WaitAsync(TimeSpan.FromSeconds(5));
-        var version = proxy.Host.Config.Update([Service("web", 1, upstream, Route("admin", "/admin") with { Action = ProxyAction.Deny }, Versioned("v2"))]);
+        var version = proxy.Host.Config.Update([Service("web", 1, upstream, Route("admin", "/admin") with { Action = RouteAction.Deny }, Versioned("v2"))]);
         using var after = await proxy.GetAsync(v1, "/next");
         using var denied = await proxy.GetAsync(v1, "/admin");
         using var slow = await inFlight;
@@ -72,12 +76,12 @@ public sealed class ConfigUpdateTests
         await using var upstream = await TestUpstream.StartAsync();
         var service = Service("web", 1, upstream);
         await using var proxy = await TestProxy.StartAsync(service);
-        var broken = service with { Routes = [Route("r") with { Backends = [new BackendRef("missing")] }] };
+        var broken = service with { Rules = [Route("r") with { BackendRefs = [new BackendRef("missing")] }] };
 
         var error = Assert.Throws<ProxyConfigException>(() => proxy.Host.Config.Update([broken]));
         using var response = await proxy.GetAsync(service, "/");
 
-        Assert.Contains("services[web].routes[r].backends[0].service: no service named 'missing'", error.Errors);
+        Assert.Equal(["route web/r: backendRef 'missing' is not a service"], error.Errors);
         Assert.Equal(1, proxy.Host.Config.Version);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains(proxy.Logs.Entries, e => e.EventId.Id == 2);
@@ -99,5 +103,58 @@ public sealed class ConfigUpdateTests
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, open.StatusCode);
         Assert.Equal(HttpStatusCode.OK, fresh.StatusCode);
+    }
+
+    [Fact]
+    public async Task Update_MirrorAndAllowFromNamingNoService_AreRefusedWithTheRoute()
+    {
+        await using var upstream = await TestUpstream.StartAsync();
+        var service = Service("web", 1, upstream);
+        await using var proxy = await TestProxy.StartAsync(service);
+        var broken = service with
+        {
+            Rules =
+            [
+                Route("r") with
+                {
+                    Filters = [new RequestMirrorFilter("ghost")],
+                    Authorization = new AuthorizationPolicy { AllowFrom = ["nobody"] },
+                },
+            ],
+        };
+
+        var error = Assert.Throws<ProxyConfigException>(() => proxy.Host.Config.Update([broken]));
+
+        Assert.Equal(["route web/r: requestMirror 'ghost' is not a service", "route web/r: allowFrom 'nobody' is not a service"], error.Errors);
+        Assert.Equal(1, proxy.Host.Config.Version);
+    }
+
+    [Fact]
+    public async Task Update_PatternTheEngineRefuses_IsRefusedWithTheRoute()
+    {
+        await using var upstream = await TestUpstream.StartAsync();
+        var service = Service("web", 1, upstream);
+        await using var proxy = await TestProxy.StartAsync(service);
+        // A backreference: the non-backtracking engine (like RE2) has none.
+        var broken = service with
+        {
+            Rules = [Route("r") with { Matches = [new RouteMatch { Path = new PathMatch(PathMatchType.RegularExpression, @"/(a)\1") }] }],
+        };
+
+        var error = Assert.Throws<ProxyConfigException>(() => proxy.Host.Config.Update([broken]));
+
+        Assert.StartsWith("route web/r: ", Assert.Single(error.Errors));
+    }
+
+    [Fact]
+    public async Task Update_TwoServicesAtOneAddress_IsRefused()
+    {
+        await using var upstream = await TestUpstream.StartAsync();
+        var service = Service("web", 1, upstream);
+        await using var proxy = await TestProxy.StartAsync(service);
+
+        var error = Assert.Throws<ProxyConfigException>(() => proxy.Host.Config.Update([service, service with { Name = "other" }]));
+
+        Assert.Equal(["services[other]: 127.77.0.1:8080 is already the address of another service"], error.Errors);
     }
 }

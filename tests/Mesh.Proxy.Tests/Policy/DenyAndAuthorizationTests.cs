@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -11,7 +11,7 @@ public sealed class DenyAndAuthorizationTests
     public async Task Deny_MatchingRoute_Returns403WithReasonAndNeverReachesUpstream()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var deny = Route("admin", "/admin") with { Action = ProxyAction.Deny, DenyReason = "admin is internal" };
+        var deny = Route("admin", "/admin") with { Action = RouteAction.Deny, DenyReason = "admin is internal" };
         var service = Service("web", 1, upstream, deny);
         await using var proxy = await TestProxy.StartAsync(service);
 
@@ -29,7 +29,7 @@ public sealed class DenyAndAuthorizationTests
     public async Task Deny_WithoutReason_DefaultReasonNamesTheRoute()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("blocked") with { Action = ProxyAction.Deny });
+        var service = Service("web", 1, upstream, Route("blocked") with { Action = RouteAction.Deny });
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var response = await proxy.GetAsync(service, "/");
@@ -39,13 +39,33 @@ public sealed class DenyAndAuthorizationTests
     }
 
     [Fact]
+    public async Task Deny_UnnamedRules_ReasonNamesThemAfterTheirIndexUniquely()
+    {
+        await using var upstream = await TestUpstream.StartAsync();
+        var service = Service("web", 1, upstream,
+            Route("a", "/a") with { Name = null, Action = RouteAction.Deny },
+            Route("rule-0", "/named") with { Action = RouteAction.Deny },
+            Route("c", "/c") with { Name = null, Action = RouteAction.Deny });
+        await using var proxy = await TestProxy.StartAsync(service);
+
+        using var first = await proxy.GetAsync(service, "/a");
+        using var named = await proxy.GetAsync(service, "/named");
+        using var third = await proxy.GetAsync(service, "/c");
+
+        // rule-0 is taken by the file, so the first unnamed rule becomes rule-0-2.
+        Assert.Equal("denied by route rule-0-2", Assert.Single(first.Headers.GetValues(MeshHeaders.DenyReason)));
+        Assert.Equal("denied by route rule-0", Assert.Single(named.Headers.GetValues(MeshHeaders.DenyReason)));
+        Assert.Equal("denied by route rule-2", Assert.Single(third.Headers.GetValues(MeshHeaders.DenyReason)));
+    }
+
+    [Fact]
     public async Task Authorization_SourceOutsideAllowedServiceCidrs_Gets403AndNeverReachesUpstream()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var frontend = Service("frontend", 2, null) with { SourceCidrs = [IPNetwork.Parse("10.20.0.0/16")] };
+        var frontend = Service("frontend", 2, null) with { Source = new ServiceSource { Cidrs = [IPNetwork.Parse("10.20.0.0/16")] } };
         var api = Service("api", 1, upstream, Route("all") with
         {
-            Authorization = new ProxyAuthorization { AllowedSources = ["frontend"] },
+            Authorization = new AuthorizationPolicy { AllowFrom = ["frontend"] },
         });
         await using var proxy = await TestProxy.StartAsync(api, frontend);
 
@@ -60,16 +80,20 @@ public sealed class DenyAndAuthorizationTests
     public async Task Authorization_SourceFromAnotherService_Gets403NamingTheSource()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var frontend = Service("frontend", 2, null) with { SourceCidrs = [IPNetwork.Parse("10.20.0.0/16")] };
-        var batch = Service("batch", 3, null) with { SourceCidrs = [IPNetwork.Parse("127.0.0.0/8")] };
-        var api = Service("api", 1, upstream) with { Authorization = new ProxyAuthorization { AllowedSources = ["frontend"] } };
+        var frontend = Service("frontend", 2, null) with { Source = new ServiceSource { Cidrs = [IPNetwork.Parse("10.20.0.0/16")] } };
+        var batch = Service("batch", 3, null) with { Source = new ServiceSource { Cidrs = [IPNetwork.Parse("127.0.0.0/8")] } };
+        var api = Service("api", 1, upstream,
+            Route("reports", "/reports") with { Authorization = new AuthorizationPolicy { AllowFrom = ["batch"] } },
+            Route("all") with { Authorization = new AuthorizationPolicy { AllowFrom = ["frontend"] } });
         await using var proxy = await TestProxy.StartAsync(api, frontend, batch);
 
         using var response = await proxy.GetAsync(api, "/");
+        using var report = await proxy.GetAsync(api, "/reports");
 
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Equal("source batch is not allowed by service api", Assert.Single(response.Headers.GetValues(MeshHeaders.DenyReason)));
-        Assert.Equal(0, upstream.Hits);
+        Assert.Equal("source batch is not allowed by route api/all", Assert.Single(response.Headers.GetValues(MeshHeaders.DenyReason)));
+        Assert.Equal(HttpStatusCode.OK, report.StatusCode);
+        Assert.Equal(1, upstream.Hits);
     }
 
     [Fact]
@@ -77,12 +101,11 @@ public sealed class DenyAndAuthorizationTests
     {
         await using var upstream = await TestUpstream.StartAsync();
         // The longest prefix names the source: 127.0.0.2/32 (frontend) beats 127.0.0.0/8 (batch).
-        var frontend = Service("frontend", 2, null) with { SourceCidrs = [IPNetwork.Parse("127.0.0.2/32")] };
-        var batch = Service("batch", 3, null) with { SourceCidrs = [IPNetwork.Parse("127.0.0.0/8")] };
-        var api = Service("api", 1, upstream, Route("all") with
-        {
-            Authorization = new ProxyAuthorization { AllowedSources = ["frontend"] },
-        });
+        var frontend = Service("frontend", 2, null) with { Source = new ServiceSource { Cidrs = [IPNetwork.Parse("127.0.0.2/32")] } };
+        var batch = Service("batch", 3, null) with { Source = new ServiceSource { Cidrs = [IPNetwork.Parse("127.0.0.0/8")] } };
+        var api = Service("api", 1, upstream,
+            Route("reports", "/reports") with { Authorization = new AuthorizationPolicy { AllowFrom = ["batch"] } },
+            Route("all") with { Authorization = new AuthorizationPolicy { AllowFrom = ["frontend"] } });
         await using var proxy = await TestProxy.StartAsync(api, frontend, batch);
         using var fromFrontend = proxy.CreateClient(IPAddress.Parse("127.0.0.2"));
         using var fromBatch = proxy.CreateClient(IPAddress.Parse("127.0.0.3"));

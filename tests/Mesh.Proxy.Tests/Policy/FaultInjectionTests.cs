@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Mesh.Testing;
 using Xunit.Abstractions;
@@ -15,7 +15,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
     public async Task FaultAbort_HundredPercent_ReturnsTheStatusAndNeverReachesUpstream()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var route = Route("chaos") with { Fault = new FaultInjection { Abort = new FaultAbort(503) } };
+        var route = Route("chaos") with { Fault = new FaultPolicy { Abort = new FaultAbort(503) } };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
 
@@ -33,7 +33,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
     public async Task FaultAbort_ZeroPercent_Forwards()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var route = Route("chaos") with { Fault = new FaultInjection { Abort = new FaultAbort(500, Percent: 0) } };
+        var route = Route("chaos") with { Fault = new FaultPolicy { Abort = new FaultAbort(500) { Percent = 0 } } };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
 
@@ -49,7 +49,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         await using var upstream = await TestUpstream.StartAsync();
         var delay = TimeSpan.FromMilliseconds(300);
         var service = Service("web", 1, upstream,
-            Route("slow", "/slow") with { Fault = new FaultInjection { Delay = new FaultDelay(delay) } },
+            Route("slow", "/slow") with { Fault = new FaultPolicy { Delay = new FaultDelay(delay) } },
             Route("fast"));
         await using var proxy = await TestProxy.StartAsync(service);
         (await proxy.GetAsync(service, "/fast")).Dispose();

@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -13,12 +13,15 @@ public sealed class HeaderModifierTests
         await using var upstream = await TestUpstream.StartAsync();
         var route = Route("all") with
         {
-            RequestHeaders = new HeaderModifier
-            {
-                Set = [new HttpHeader("x-env", "canary"), new HttpHeader("Content-Type", "application/x-mesh")],
-                Add = [new HttpHeader("x-tags", "mesh")],
-                Remove = ["x-secret"],
-            },
+            Filters =
+            [
+                new RequestHeaderModifierFilter(new HeaderModifier
+                {
+                    Set = [new HttpHeader("x-env", "canary"), new HttpHeader("Content-Type", "application/x-mesh")],
+                    Add = [new HttpHeader("x-tags", "mesh")],
+                    Remove = ["x-secret"],
+                }),
+            ],
         };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
@@ -52,12 +55,15 @@ public sealed class HeaderModifierTests
         });
         var route = Route("all") with
         {
-            ResponseHeaders = new HeaderModifier
-            {
-                Set = [new HttpHeader("x-version", "mesh")],
-                Add = [new HttpHeader("x-served-by", "mesh-proxy")],
-                Remove = ["x-internal"],
-            },
+            Filters =
+            [
+                new ResponseHeaderModifierFilter(new HeaderModifier
+                {
+                    Set = [new HttpHeader("x-version", "mesh")],
+                    Add = [new HttpHeader("x-served-by", "mesh-proxy")],
+                    Remove = ["x-internal"],
+                }),
+            ],
         };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
@@ -67,5 +73,36 @@ public sealed class HeaderModifierTests
         Assert.Equal("mesh", Assert.Single(response.Headers.GetValues("x-version")));
         Assert.Equal("mesh-proxy", Assert.Single(response.Headers.GetValues("x-served-by")));
         Assert.False(response.Headers.Contains("x-internal"));
+    }
+
+    [Fact]
+    public async Task HeaderModifier_HeaderRemovedAndWritten_RemovesFirstThenSetsAndAdds()
+    {
+        // Remove, then set, then add (config/examples/l7-deny-and-headers.yaml): a header both removed and written
+        // keeps what the modifier writes, and loses what it had.
+        await using var upstream = await TestUpstream.StartAsync((context, _) =>
+        {
+            context.Response.Headers["x-trace"] = "upstream";
+            return context.Response.WriteAsync("ok");
+        });
+        var modifier = new HeaderModifier
+        {
+            Set = [new HttpHeader("x-env", "mesh")],
+            Add = [new HttpHeader("x-trace", "mesh")],
+            Remove = ["x-env", "x-trace"],
+        };
+        var route = Route("all") with { Filters = [new RequestHeaderModifierFilter(modifier), new ResponseHeaderModifierFilter(modifier)] };
+        var service = Service("web", 1, upstream, route);
+        await using var proxy = await TestProxy.StartAsync(service);
+
+        using var response = await proxy.SendAsync(service, HttpMethod.Get, "/", r =>
+        {
+            r.Headers.Add("x-env", "prod");
+            r.Headers.Add("x-trace", "client");
+        });
+
+        Assert.Equal("mesh", upstream.Last.Headers["x-env"]);
+        Assert.Equal("mesh", upstream.Last.Headers["x-trace"]);
+        Assert.Equal("mesh", Assert.Single(response.Headers.GetValues("x-trace")));
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -20,7 +20,7 @@ public sealed class MirrorTests
             return c.Response.WriteAsync("shadow");
         });
         var shadowService = Service("shadow", 2, shadow);
-        var service = Service("web", 1, primary, Route("all") with { Mirrors = [new RequestMirror { Service = "shadow" }] });
+        var service = Service("web", 1, primary, Route("all") with { Filters = [new RequestMirrorFilter("shadow")] });
         await using var proxy = await TestProxy.StartAsync(service, shadowService);
 
         using var response = await proxy.SendAsync(service, HttpMethod.Post, "/orders?id=7", r =>
@@ -49,11 +49,11 @@ public sealed class MirrorTests
         await using var never = await TestUpstream.StartAsync();
         var service = Service("web", 1, primary, Route("all") with
         {
-            Mirrors =
+            Filters =
             [
-                new RequestMirror { Service = "shadow" },
-                new RequestMirror { Service = "audit" },
-                new RequestMirror { Service = "never", Percent = 0 },
+                new RequestMirrorFilter("shadow"),
+                new RequestMirrorFilter("audit"),
+                new RequestMirrorFilter("never") { Percent = 0 },
             ],
         });
         await using var proxy = await TestProxy.StartAsync(service, Service("shadow", 2, shadow), Service("audit", 3, audit), Service("never", 4, never));
@@ -83,7 +83,7 @@ public sealed class MirrorTests
     {
         await using var primary = await TestUpstream.StartAsync();
         await using var shadow = await TestUpstream.StartAsync(async (c, _) => await Task.Delay(TimeSpan.FromSeconds(3), c.RequestAborted));
-        var service = Service("web", 1, primary, Route("all") with { Mirrors = [new RequestMirror { Service = "shadow" }] });
+        var service = Service("web", 1, primary, Route("all") with { Filters = [new RequestMirrorFilter("shadow")] });
         await using var proxy = await TestProxy.StartAsync(service, Service("shadow", 2, shadow));
         (await proxy.GetAsync(service, "/warm-up")).Dispose();
 

@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
@@ -14,11 +14,14 @@ public sealed class RewriteAndRedirectTests
         await using var upstream = await TestUpstream.StartAsync();
         var route = Route("api", "/api") with
         {
-            Rewrite = new UrlRewrite
-            {
-                Hostname = "backend.internal",
-                Path = new PathModifier(PathModifierType.ReplacePrefixMatch, "/internal"),
-            },
+            Filters =
+            [
+                new UrlRewriteFilter
+                {
+                    Hostname = "backend.internal",
+                    Path = new PathModifier(PathModifierType.ReplacePrefixMatch, "/internal"),
+                },
+            ],
         };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
@@ -36,7 +39,7 @@ public sealed class RewriteAndRedirectTests
         await using var upstream = await TestUpstream.StartAsync();
         var route = Route("legacy", "/old") with
         {
-            Rewrite = new UrlRewrite { Path = new PathModifier(PathModifierType.ReplaceFullPath, "/new/home") },
+            Filters = [new UrlRewriteFilter { Path = new PathModifier(PathModifierType.ReplaceFullPath, "/new/home") }],
         };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
@@ -44,7 +47,7 @@ public sealed class RewriteAndRedirectTests
         using var response = await proxy.GetAsync(service, "/old/anything?a=b");
 
         Assert.Equal("/new/home?a=b", upstream.Last.PathAndQuery);
-        Assert.Equal(service.Address.ToString(), upstream.Last.Headers["Host"]);
+        Assert.Equal(service.EndPoint.ToString(), upstream.Last.Headers["Host"]);
     }
 
     [Fact]
@@ -53,7 +56,7 @@ public sealed class RewriteAndRedirectTests
         await using var upstream = await TestUpstream.StartAsync();
         var route = Route("secure", "/login") with
         {
-            Redirect = new RequestRedirect { Scheme = "https", Hostname = "login.example.com", StatusCode = 301 },
+            Filters = [new RequestRedirectFilter { Scheme = "https", Hostname = "login.example.com", StatusCode = 301 }],
         };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);
@@ -71,7 +74,7 @@ public sealed class RewriteAndRedirectTests
         await using var upstream = await TestUpstream.StartAsync();
         var route = Route("moved", "/v1") with
         {
-            Redirect = new RequestRedirect { Path = new PathModifier(PathModifierType.ReplacePrefixMatch, "/v2") },
+            Filters = [new RequestRedirectFilter { Path = new PathModifier(PathModifierType.ReplacePrefixMatch, "/v2") }],
         };
         var service = Service("web", 1, upstream, route);
         await using var proxy = await TestProxy.StartAsync(service);

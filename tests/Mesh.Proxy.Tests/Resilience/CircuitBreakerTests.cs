@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -81,6 +81,34 @@ public sealed class CircuitBreakerTests
         using var open = await proxy.GetAsync(service, "/");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, open.StatusCode);
+        Assert.Equal(4, upstream.Hits);
+    }
+
+    [Fact]
+    public async Task CircuitBreaker_RatioAndCount_OpensOnTheRatioWhileFailuresNeverComeInARow()
+    {
+        // Either condition opens the breaker (config/examples/l7-circuit-breaker-rate-limit.yaml): here every other
+        // try fails, so 3 in a row never happen, and half of 4 tries opens it.
+        await using var upstream = await TestUpstream.StartAsync((c, hit) =>
+        {
+            c.Response.StatusCode = hit % 2 == 0 ? 500 : 200;
+            return Task.CompletedTask;
+        });
+        var route = Route("all") with
+        {
+            CircuitBreaker = new CircuitBreakerPolicy { ConsecutiveFailures = 3, FailureRatio = 0.5, MinimumThroughput = 4 },
+        };
+        var service = Service("web", 1, upstream, route);
+        await using var proxy = await TestProxy.StartAsync(service);
+
+        var statuses = new List<int>();
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await proxy.GetAsync(service, "/");
+            statuses.Add((int)response.StatusCode);
+        }
+
+        Assert.Equal([200, 500, 200, 500, 503], statuses);
         Assert.Equal(4, upstream.Hits);
     }
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -8,7 +8,7 @@ namespace Mesh.Proxy.Tests.Resilience;
 
 public sealed class RetryTests
 {
-    private static ProxyRoute Retrying(RetryPolicy? retry = null) => Route("all") with { Retry = retry ?? new RetryPolicy() };
+    private static HttpRouteRule Retrying(RetryPolicy? retry = null) => Route("all") with { Retry = retry ?? new RetryPolicy() };
 
     [Fact]
     public async Task Retry_UpstreamFailsTwiceWith502ThenSucceeds_ClientGets200AfterExactlyThreeAttempts()
@@ -153,7 +153,7 @@ public sealed class RetryTests
     [Fact]
     public async Task Retry_ConnectFailureWithoutRetry_Gets502()
     {
-        var service = new ProxyService { Name = "web", Address = Address(1), Endpoints = [ClosedPort()] };
+        var service = Service("web", 1, upstream: null) with { Endpoints = [ClosedPort()] };
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var response = await proxy.GetAsync(service, "/");
@@ -162,18 +162,24 @@ public sealed class RetryTests
     }
 
     [Fact]
-    public async Task Retry_BudgetSpent_DoesNotRetry()
+    public async Task Retry_TwentyFailingInFlight_BudgetLetsTwentyPercentRetry()
     {
-        await using var upstream = await TestUpstream.StartWithStatusesAsync(502, 200);
-        var noBudget = new RetryBudget { Ratio = 0, MinRetriesPerSecond = 0 };
-        var service = Service("web", 1, upstream, Retrying(new RetryPolicy { Budget = noBudget }));
+        // budgetPercent 20 (the default): of 20 requests in flight, 4 may be retrying at once. Each try fails slowly,
+        // so all 20 are in flight when the first answers come back.
+        await using var upstream = await TestUpstream.StartAsync(async (c, _) =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500), c.RequestAborted);
+            c.Response.StatusCode = 502;
+        });
+        var service = Service("web", 1, upstream, Retrying(new RetryPolicy { Attempts = 1 }));
         await using var proxy = await TestProxy.StartAsync(service);
 
-        using var response = await proxy.GetAsync(service, "/");
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => proxy.GetAsync(service, "/")));
 
-        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
-        Assert.Equal(1, upstream.Hits);
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.BadGateway, r.StatusCode));
+        Assert.Equal(20 + 4, upstream.Hits);
         Assert.Contains(proxy.Logs.Entries, e => e.EventId.Id == 41);
+        Array.ForEach(responses, r => r.Dispose());
     }
 
     private static byte[] RandomBytes(int count)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Mesh.Testing;
 using Xunit.Abstractions;

@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
@@ -13,7 +13,7 @@ public sealed class LoadBalancingTests(ITestOutputHelper output)
     {
         await using var stable = await TestUpstream.StartAsync();
         await using var canary = await TestUpstream.StartAsync();
-        var route = Route("split") with { Backends = [new BackendRef("reviews-v1", 80), new BackendRef("reviews-v2", 20)] };
+        var route = Route("split") with { BackendRefs = [new BackendRef("reviews-v1", 80), new BackendRef("reviews-v2", 20)] };
         var reviews = Service("reviews", 1, null, route);
         await using var proxy = await TestProxy.StartAsync(reviews, Service("reviews-v1", 2, stable), Service("reviews-v2", 3, canary));
 

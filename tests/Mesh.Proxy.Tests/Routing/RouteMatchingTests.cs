@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 
@@ -7,11 +7,11 @@ namespace Mesh.Proxy.Tests.Routing;
 
 public sealed class RouteMatchingTests
 {
-    private static ProxyRoute Tagging(string name, RouteMatch match) => new()
+    private static HttpRouteRule Tagging(string name, RouteMatch match) => new()
     {
         Name = name,
         Matches = [match],
-        RequestHeaders = new HeaderModifier { Set = [new HttpHeader("x-route", name)] },
+        Filters = [new RequestHeaderModifierFilter(new HeaderModifier { Set = [new HttpHeader("x-route", name)] })],
     };
 
     [Fact]
@@ -38,7 +38,7 @@ public sealed class RouteMatchingTests
     public async Task PathPrefix_Path_MatchesWholeCaseSensitiveSegmentsOnly(string path, HttpStatusCode expected)
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("api", "/api/")) with { Default = ProxyAction.Deny };
+        var service = Service("web", 1, upstream, Route("api", "/api/")) with { Default = RouteAction.Deny };
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var response = await proxy.GetAsync(service, path);
@@ -57,7 +57,7 @@ public sealed class RouteMatchingTests
         string method, string path, string user, string query, HttpStatusCode expected)
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var route = new ProxyRoute
+        var route = new HttpRouteRule
         {
             Name = "strict",
             Matches =
@@ -66,12 +66,12 @@ public sealed class RouteMatchingTests
                 {
                     Method = "GET",
                     Path = new PathMatch(PathMatchType.Exact, "/exact"),
-                    Headers = [new HeaderMatch("X-User", "u[0-9]+", StringMatchType.RegularExpression)],
+                    Headers = [new HeaderMatch("X-User", "u[0-9]+") { Type = StringMatchType.RegularExpression }],
                     QueryParams = [new QueryParamMatch("debug", "1")],
                 },
             ],
         };
-        var service = Service("web", 1, upstream, route) with { Default = ProxyAction.Deny };
+        var service = Service("web", 1, upstream, route) with { Default = RouteAction.Deny };
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var response = await proxy.SendAsync(service, new HttpMethod(method), $"{path}?{query}",
@@ -85,19 +85,22 @@ public sealed class RouteMatchingTests
     public async Task Match_RegularExpressionPath_MatchesTheWholePath()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var route = new ProxyRoute
+        var route = new HttpRouteRule
         {
             Name = "items",
             Matches = [new RouteMatch { Path = new PathMatch(PathMatchType.RegularExpression, "/items/[0-9]+") }],
         };
-        var service = Service("web", 1, upstream, route) with { Default = ProxyAction.Deny };
+        var service = Service("web", 1, upstream, route) with { Default = RouteAction.Deny };
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var matched = await proxy.GetAsync(service, "/items/123");
         using var partial = await proxy.GetAsync(service, "/items/123/extra");
+        // Anchored with \z, not $: a path ending in a line feed (%0A, which ASP.NET Core decodes) is not the whole match.
+        using var lineFeed = await proxy.GetAsync(service, "/items/123%0A");
 
         Assert.Equal(HttpStatusCode.OK, matched.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, partial.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, lineFeed.StatusCode);
     }
 
     [Fact]
@@ -105,7 +108,7 @@ public sealed class RouteMatchingTests
     {
         await using var upstreamA = await TestUpstream.StartAsync();
         await using var upstreamB = await TestUpstream.StartAsync();
-        var a = Service("a", 1, upstreamA, Route("admin", "/admin") with { Action = ProxyAction.Deny });
+        var a = Service("a", 1, upstreamA, Route("admin", "/admin") with { Action = RouteAction.Deny });
         var b = Service("b", 2, upstreamB, Route("admin", "/admin"));
         await using var proxy = await TestProxy.StartAsync(a, b);
 
@@ -122,7 +125,7 @@ public sealed class RouteMatchingTests
     public async Task Request_NoRouteMatchesAndDefaultDeny_Gets403WithReason()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("api", "/api")) with { Default = ProxyAction.Deny };
+        var service = Service("web", 1, upstream, Route("api", "/api")) with { Default = RouteAction.Deny };
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var response = await proxy.GetAsync(service, "/other");
@@ -136,7 +139,7 @@ public sealed class RouteMatchingTests
     public async Task Request_NoRouteMatchesAndDefaultAllow_IsForwardedToTheService()
     {
         await using var upstream = await TestUpstream.StartAsync();
-        var service = Service("web", 1, upstream, Route("api", "/api") with { Action = ProxyAction.Deny });
+        var service = Service("web", 1, upstream, Route("api", "/api") with { Action = RouteAction.Deny });
         await using var proxy = await TestProxy.StartAsync(service);
 
         using var response = await proxy.GetAsync(service, "/other?x=1");
@@ -144,7 +147,7 @@ public sealed class RouteMatchingTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("ok", await response.Content.ReadAsStringAsync());
         Assert.Equal("/other?x=1", upstream.Last.PathAndQuery);
-        Assert.Equal(service.Address.ToString(), upstream.Last.Headers["Host"]);
+        Assert.Equal(service.EndPoint.ToString(), upstream.Last.Headers["Host"]);
     }
 
     [Fact]
@@ -154,7 +157,7 @@ public sealed class RouteMatchingTests
         var service = Service("web", 1, upstream);
         await using var proxy = await TestProxy.StartAsync(service);
 
-        using var response = await proxy.GetAsync(service with { Address = Address(99) }, "/");
+        using var response = await proxy.GetAsync(service with { Address = Address(99).Address }, "/");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("unknown-destination", Assert.Single(response.Headers.GetValues(MeshHeaders.Error)));

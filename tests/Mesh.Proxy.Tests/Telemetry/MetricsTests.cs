@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Mesh.Testing.Telemetry;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
@@ -48,7 +48,7 @@ public sealed class MetricsTests
             context.Response.StatusCode = context.Request.Path == "/fail" ? 500 : 200;
             return Task.CompletedTask;
         });
-        var service = Service("shop", 1, upstream, Route("admin", "/admin") with { Action = ProxyAction.Deny }, Route("all"));
+        var service = Service("shop", 1, upstream, Route("admin", "/admin") with { Action = RouteAction.Deny }, Route("all"));
         await using var proxy = await StartProxyAsync(Options(receiver), service);
 
         foreach (var path in new[] { "/", "/fail", "/fail", "/admin", "/admin", "/admin" })

@@ -1,4 +1,4 @@
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Telemetry;
 using Mesh.Proxy.Tests.Infrastructure;
 using Mesh.Testing.Telemetry;
@@ -29,7 +29,7 @@ internal static class TelemetryTesting
         Environment = new Dictionary<string, string>(),
     };
 
-    public static Task<TestProxy> StartProxyAsync(MeshTelemetryOptions telemetry, params ProxyService[] services) =>
+    public static Task<TestProxy> StartProxyAsync(MeshTelemetryOptions telemetry, params ServiceConfig[] services) =>
         TestProxy.StartAsync(services, resolver: null, telemetry: telemetry);
 
     /// <summary>The trace id and parent span id of a traceparent header value.</summary>

@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.Proxy.Configuration;
+using Mesh.Config;
 using Mesh.Proxy.Tests.Infrastructure;
 using Mesh.Testing.Telemetry;
 using SpanKind = Mesh.Testing.Telemetry.Otlp.Trace.Span.Types.SpanKind;
@@ -154,7 +154,7 @@ public sealed class TracingTests
     [Fact]
     public async Task Trace_DeniedRequest_HasVerdictDeniedAndNoClientSpan()
     {
-        var deny = Route("admin", "/admin") with { Action = ProxyAction.Deny };
+        var deny = Route("admin", "/admin") with { Action = RouteAction.Deny };
 
         var (server, spans) = await LastServerSpanAsync([deny, Route("all")], requests: 1, "/admin");
 
@@ -167,7 +167,7 @@ public sealed class TracingTests
     [Fact]
     public async Task Trace_RateLimitedRequest_HasVerdictRateLimited()
     {
-        var limited = Route("all") with { RateLimit = new RateLimitPolicy { Requests = 1, Window = TimeSpan.FromSeconds(30) } };
+        var limited = Route("all") with { RateLimit = new RateLimitPolicy { RequestsPerSecond = 1.0 / 30, Burst = 1 } };
 
         var (server, spans) = await LastServerSpanAsync([limited], requests: 2);
 
@@ -180,7 +180,7 @@ public sealed class TracingTests
     [Fact]
     public async Task Trace_FaultAbort_HasVerdictFaultInjected()
     {
-        var chaos = Route("all") with { Fault = new FaultInjection { Abort = new FaultAbort(503) } };
+        var chaos = Route("all") with { Fault = new FaultPolicy { Abort = new FaultAbort(503) } };
 
         var (server, spans) = await LastServerSpanAsync([chaos], requests: 1);
 
@@ -208,7 +208,7 @@ public sealed class TracingTests
 
     /// <summary>Sends <paramref name="requests"/> requests to a service "web" with the routes; returns the last one's server span and all spans.</summary>
     private static async Task<(ReceivedSpan Server, IReadOnlyList<ReceivedSpan> Spans)> LastServerSpanAsync(
-        ProxyRoute[] routes,
+        HttpRouteRule[] routes,
         int requests,
         string path = "/",
         int upstreamStatus = 200)

@@ -1,4 +1,4 @@
-namespace Mesh.Proxy.Configuration;
+namespace Mesh.Proxy.Management;
 
 /// <summary>A proxy configuration was refused; the previous configuration stays in effect.</summary>
 public sealed class ProxyConfigException : Exception

@@ -5,9 +5,9 @@ using OpenTelemetry.Exporter;
 
 namespace Mesh.Agent.Tests.L7;
 
-public class ProxyModelMapperTelemetryTests
+public class TelemetryOptionsMapperTests
 {
-    private readonly ProxyModelMapper _mapper = new();
+    private readonly TelemetryOptionsMapper _mapper = new();
 
     [Fact]
     public void MapTelemetry_NoSection_LeavesEverythingToTheEnvironment()
@@ -40,13 +40,5 @@ public class ProxyModelMapperTelemetryTests
         var settings = new TelemetrySettings { Otlp = new OtlpSettings { Protocol = OtlpProtocol.HttpProtobuf } };
 
         Assert.Equal(OtlpExportProtocol.HttpProtobuf, _mapper.MapTelemetry(settings).Protocol);
-    }
-
-    [Fact]
-    public void Map_TelemetryExample_ServicesHaveNoWarnings()
-    {
-        var config = new MeshConfigLoader().Load(RepositoryFiles.FullPath("config/examples/l7-telemetry.yaml")).Config!;
-
-        Assert.Empty(_mapper.Map(config).Warnings);
     }
 }

@@ -4,8 +4,8 @@ using Cfg = Mesh.Config;
 
 namespace Mesh.Agent.L7;
 
-/// <summary>The <c>telemetry</c> section.</summary>
-internal sealed partial class ProxyModelMapper
+/// <summary>The <c>telemetry</c> section, as the proxy's and the agent's exporters take it.</summary>
+internal sealed class TelemetryOptionsMapper
 {
     /// <summary>
     /// The proxy's telemetry options: what the file sets, and null for the rest, which the proxy takes from the agent's
@@ -28,4 +28,8 @@ internal sealed partial class ProxyModelMapper
             MetricExportInterval = telemetry.Metrics.ExportInterval,
         };
     }
+
+    private static ArgumentOutOfRangeException Unknown<T>(T value)
+        where T : struct, Enum =>
+        new(typeof(T).Name, value, $"the telemetry mapping does not know {typeof(T).Name}.{value}");
 }

@@ -22,7 +22,7 @@ public sealed record HttpRouteRule
     /// <summary>Mesh's extension to Gateway API: <see cref="RouteAction.Deny"/> answers 403 and nothing else in the rule applies.</summary>
     public RouteAction Action { get; init; } = RouteAction.Allow;
 
-    /// <summary>For a deny rule, the reason sent in <see cref="DenyReasonHeader"/>; null sends no reason.</summary>
+    /// <summary>For a deny rule, the reason sent in <see cref="DenyReasonHeader"/>; null sends "denied by route NAME".</summary>
     public string? DenyReason { get; init; }
 
     /// <summary>The filters in the order written. At most one of each type, except <see cref="RequestMirrorFilter"/>.</summary>

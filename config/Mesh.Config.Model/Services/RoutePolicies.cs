@@ -42,7 +42,10 @@ public sealed record RetryPolicy
     /// <summary>Request bodies up to this size are kept to be sent again; a request with a larger body is not retried.</summary>
     public int MaxBodyBytes { get; init; } = 64 * 1024;
 
-    /// <summary>Retries may be at most this share of the requests in flight, so retries cannot snowball an outage (Envoy's retry budget).</summary>
+    /// <summary>
+    /// Retries may be at most this share of the requests in flight, so retries cannot snowball an outage (Envoy's retry
+    /// budget); 3 at once always may, as in Envoy, so a rule with little traffic still retries.
+    /// </summary>
     public double BudgetPercent { get; init; } = 20;
 }
 

@@ -1,9 +1,18 @@
+using System.Text.Json.Serialization;
+
 namespace Mesh.Config;
 
 /// <summary>
 /// One entry of a rule's <c>filters</c>, as in Gateway API's HTTPRouteFilter: the <c>type</c>
-/// decides which derived record it is. Consumers switch on the record type.
+/// decides which derived record it is. Consumers switch on the record type; JSON (the agent's pipe
+/// to the proxy) names it in <c>type</c> as the file does.
 /// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(RequestHeaderModifierFilter), "RequestHeaderModifier")]
+[JsonDerivedType(typeof(ResponseHeaderModifierFilter), "ResponseHeaderModifier")]
+[JsonDerivedType(typeof(UrlRewriteFilter), "URLRewrite")]
+[JsonDerivedType(typeof(RequestRedirectFilter), "RequestRedirect")]
+[JsonDerivedType(typeof(RequestMirrorFilter), "RequestMirror")]
 public abstract record RouteFilter;
 
 /// <summary><c>type: RequestHeaderModifier</c>: changes the request's headers before it is sent on.</summary>
