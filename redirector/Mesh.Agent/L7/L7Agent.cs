@@ -58,8 +58,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     {
         var divertOptions = new DivertOptions
         {
-            CgroupPath = _overrides.CgroupFor(_config.Initial),
-            PinDirectory = _overrides.PinDirectoryFor(_config.Initial),
+            CgroupPath = _overrides.CgroupFor(_config.Current),
+            PinDirectory = _overrides.PinDirectoryFor(_config.Current),
             ProxyIpv4 = new IPEndPoint(IPAddress.Loopback, _overrides.ProxyPort),
             ProxyIpv6 = Socket.OSSupportsIPv6 ? IPAddress.IPv6Loopback : null,
             ObjectDirectory = _overrides.ObjectDirectory,
@@ -70,7 +70,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         {
             _logger.LogInformation("Joined cgroup {Cgroup}: the node proxy's sockets must be in the cgroup whose connections it receives", cgroup);
         }
-        var mapping = Map(_config.Initial);
+        var mapping = Map(_config.Current);
         ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
         var (proxyUser, proxyUid) = ProxyUser();
         divertOptions.ProxyUid = proxyUid;
@@ -80,19 +80,19 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         _proxy = new ProxyProcess(new ProxyStartSettings
         {
             Listen = listen,
-            ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
-            Telemetry = _mapper.MapTelemetry(_config.Initial.Telemetry),
-            Limits = _mapper.MapLimits(_config.Initial.Proxy),
+            ShutdownTimeout = _config.Current.Agent.DrainTimeout,
+            Telemetry = _mapper.MapTelemetry(_config.Current.Telemetry),
+            Limits = _mapper.MapLimits(_config.Current.Proxy),
         }, proxyUser, _overrides.Verbose, _loggerFactory.CreateLogger<ProxyProcess>());
         await _proxy.StartAsync(mapping.Services, cancellationToken);
-        _telemetry = _config.Initial.Telemetry;
-        _proxySettings = _config.Initial.Proxy;
+        _telemetry = _config.Current.Telemetry;
+        _proxySettings = _config.Current.Proxy;
         // Divert only once the proxy listens and the watchdog saw it serve: a diverted connection must find it there.
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
         _watchdog = new ProxyWatchdog(_divert, divertOptions.ProxyIpv4, _logger);
         await _watchdog.StartAsync(cancellationToken);
         _divert.SetSourceCgroups(mapping.SourceCgroupIds);
-        _divert.SetServices(_mapper.DivertedServices(_config.Initial));
+        _divert.SetServices(_mapper.DivertedServices(_config.Current));
         _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;
     }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Mesh.Testing;
 using Mesh.Proxy.Configuration;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Telemetry;
