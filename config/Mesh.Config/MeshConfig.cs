@@ -15,6 +15,9 @@ public sealed record MeshConfig
     /// <summary>Where the agent attaches in the kernel.</summary>
     public AgentSettings Agent { get; init; } = new();
 
+    /// <summary>Where endpoints come from besides the file: the containers of the node's Docker daemon.</summary>
+    public DiscoverySettings Discovery { get; init; } = new();
+
     /// <summary>The services on the node, in file order; those with HTTP policy go through the node proxy.</summary>
     public ValueList<ServiceConfig> Services { get; init; } = [];
 

@@ -1,3 +1,4 @@
+using Mesh.Agent.Discovery;
 using Mesh.Config;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -5,31 +6,58 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Agent;
 
 /// <summary>
-/// The agent's config source: the file given with --config, watched and hot-reloaded, or the
-/// built-in config/mesh.yaml embedded in this program.
+/// The agent's config: the file given with --config, watched and hot-reloaded, or the built-in config/mesh.yaml
+/// embedded in this program; with the endpoints that discovery finds for the services that select containers.
 /// </summary>
 public sealed class AgentConfig : IDisposable
 {
     private const string BuiltInName = "built-in mesh.yaml";
 
     private readonly ConfigWatcher? _watcher;
+    private readonly Lock _compose = new();
+    private MeshConfig _file;
+    private IReadOnlyList<DiscoveredContainer> _containers = [];
 
     private AgentConfig(MeshConfig initial, string description, ConfigWatcher? watcher)
     {
-        Initial = initial;
+        _file = initial;
+        Current = initial;
         Description = description;
         _watcher = watcher;
+        if (_watcher is not null)
+        {
+            _watcher.Changed += (_, edited) => Compose(edited, _containers);
+        }
     }
 
-    public MeshConfig Initial { get; }
+    /// <summary>The config in effect now: read it once at start, then follow <see cref="Changed"/>.</summary>
+    public MeshConfig Current { get; private set; }
 
     public string Description { get; }
 
-    /// <summary>Raised with each valid edit of the watched file.</summary>
-    public event EventHandler<MeshConfig>? Changed
+    /// <summary>Raised, one at a time and in order, with each config that differs from the last: a valid edit, or new endpoints found.</summary>
+    public event EventHandler<MeshConfig>? Changed;
+
+    /// <summary>The containers running now, as discovery last listed them.</summary>
+    public IReadOnlyList<DiscoveredContainer> Containers => _containers;
+
+    /// <summary>Discovery's current containers; the selecting services' endpoints follow them.</summary>
+    public void ApplyDiscovered(IReadOnlyList<DiscoveredContainer> containers) => Compose(_file, containers);
+
+    private void Compose(MeshConfig file, IReadOnlyList<DiscoveredContainer> containers)
     {
-        add { if (_watcher is not null) _watcher.Changed += value; }
-        remove { if (_watcher is not null) _watcher.Changed -= value; }
+        lock (_compose)
+        {
+            _file = file;
+            _containers = containers;
+            var effective = SelectedEndpoints.Apply(file, containers);
+            if (effective == Current)
+            {
+                return;
+            }
+            Current = effective;
+            Changed?.Invoke(this, effective);
+        }
     }
 
     /// <summary>Loads the config and starts watching its file; throws <see cref="InvalidConfigException"/> with every error of an invalid one.</summary>

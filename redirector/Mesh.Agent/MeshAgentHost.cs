@@ -1,8 +1,8 @@
 using Mesh.Agent.Hardening;
 using Mesh.Agent.L7;
 using Mesh.Datapath.Interop;
-using Mesh.Proxy.Management;
 using Mesh.Datapath.Programs;
+using Mesh.Proxy.Management;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

@@ -1,4 +1,5 @@
 using Mesh.Agent.Admin;
+using Mesh.Agent.Discovery;
 using Mesh.Agent.Flows;
 using Mesh.Agent.L4;
 using Mesh.Agent.L7;
@@ -23,6 +24,7 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddSingleton(provider => LibBpfLog.Install(provider.GetRequiredService<ILoggerFactory>().CreateLogger("libbpf")));
         services.AddSingleton<ClientSources>();
         services.AddSingleton<TelemetryOptionsMapper>();
+        services.AddSingleton<DockerDiscovery>();
         services.AddSingleton<SpliceAgent>();
         services.AddSingleton<L4Agent>();
         services.AddSingleton<L7Agent>();
@@ -31,7 +33,9 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddSingleton<AgentStatusSource>();
         services.AddSingleton<AdminEndpoint>();
         services.AddSingleton<KernelMetrics>();
-        // Started in this order and stopped in reverse: the L7 path goes first on shutdown.
+        // Started in this order and stopped in reverse: the L7 path goes first on shutdown. Discovery first, so the
+        // datapaths start with the endpoints of the containers already running.
+        services.AddHostedService(provider => provider.GetRequiredService<DockerDiscovery>());
         services.AddHostedService(provider => provider.GetRequiredService<SpliceAgent>());
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
         services.AddHostedService(provider => provider.GetRequiredService<L4Agent>());

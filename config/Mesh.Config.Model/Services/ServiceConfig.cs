@@ -22,10 +22,13 @@ public sealed record ServiceConfig
     public IPEndPoint EndPoint => new(Address, Port);
 
     /// <summary>
-    /// Where the service runs, which the proxy forwards to. A loaded config never has this empty:
-    /// when the file lists none, it holds <see cref="EndPoint"/> itself.
+    /// Where the service runs, which the proxy forwards to: listed in the file, or found by <see cref="Selector"/>
+    /// (then empty until a container is selected). When the file has neither, it holds <see cref="EndPoint"/> itself.
     /// </summary>
     public ValueList<IPEndPoint> Endpoints { get; init; } = [];
+
+    /// <summary>The labels that select the service's containers (discovery); empty when the file lists the endpoints.</summary>
+    public ValueList<LabelMatch> Selector { get; init; } = [];
 
     /// <summary>The HTTP version the endpoints speak: HTTP/1.1, or HTTP/2 over cleartext with prior knowledge (h2c).</summary>
     public UpstreamProtocol Protocol { get; init; } = UpstreamProtocol.Http1;

@@ -7,13 +7,14 @@ internal sealed class MeshConfigBinder
 {
     private readonly MappingBinder<MeshConfig> _mapping;
 
-    public MeshConfigBinder(AgentSettingsBinder agent, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry, ProxySettingsBinder proxy)
+    public MeshConfigBinder(AgentSettingsBinder agent, DiscoveryBinder discovery, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry, ProxySettingsBinder proxy)
     {
         _mapping = new MappingBinder<MeshConfig>(
         [
             new("splice", (config, value, path, errors) =>
                 ScalarValues.ReadSwitch(value, path, errors) is { } splice ? config with { Splice = splice } : config),
             new("agent", (config, value, path, errors) => config with { Agent = agent.Bind(value, path, errors) }),
+            new("discovery", (config, value, path, errors) => config with { Discovery = discovery.Bind(value, path, errors) }),
             new("services", (config, value, path, errors) => config with { Services = services.Bind(value, path, errors) }),
             new("l4", (config, value, path, errors) => config with { L4 = l4.Bind(value, path, errors) }),
             new("telemetry", (config, value, path, errors) => config with { Telemetry = telemetry.Bind(value, path, errors) }),

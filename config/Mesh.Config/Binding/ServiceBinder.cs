@@ -34,6 +34,11 @@ internal sealed class ServiceBinder
                     (endpoint, first) => $"the endpoint {endpoint} is already listed at line {first.Node.Line}; list each once", errors);
                 return d.With(s => s with { Endpoints = d.Endpoints.Values() });
             }),
+            new("selector", (d, value, path, errors) =>
+            {
+                d.SelectorNode = value;
+                return d.With(s => s with { Selector = LabelValues.ReadSelector(value, path, "mesh.service: catalog", errors) });
+            }),
             new("protocol", (d, value, path, errors) =>
                 d.With(s => ScalarValues.ReadWord(value, path, Protocols, errors) is { } protocol ? s with { Protocol = protocol } : s)),
             new("failMode", (d, value, path, errors) =>
@@ -64,7 +69,11 @@ internal sealed class ServiceBinder
         var draft = _service.Bind(node, new Draft(), path, errors);
         var service = draft.Service;
 
-        if (draft.Endpoints is not { Count: > 0 } && !service.Address.Equals(NoAddress) && service.Port > 0)
+        if (draft.Endpoints is not null && draft.SelectorNode is not null)
+        {
+            errors.Add(draft.SelectorNode, $"service '{service.Name}' has both 'endpoints' and 'selector'; list its endpoints, or select its containers, not both");
+        }
+        if (draft.Endpoints is not { Count: > 0 } && draft.SelectorNode is null && !service.Address.Equals(NoAddress) && service.Port > 0)
         {
             service = service with { Endpoints = [service.EndPoint] };
         }
@@ -92,6 +101,8 @@ internal sealed class ServiceBinder
         public List<BoundItem<BoundRule>> Rules { get; set; } = [];
 
         public string RulesPath { get; set; } = "";
+
+        public ConfigNode? SelectorNode { get; set; }
 
         public Draft With(Func<ServiceConfig, ServiceConfig> change)
         {

@@ -40,7 +40,7 @@ internal sealed class AdminEndpoint : IHostedService, IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _socketPath = AgentState.AdminSocketPathFor(_overrides.PinDirectoryFor(_config.Initial));
+        _socketPath = AgentState.AdminSocketPathFor(_overrides.PinDirectoryFor(_config.Current));
         Directory.CreateDirectory(Path.GetDirectoryName(_socketPath)!);
         File.Delete(_socketPath); // left by an agent that was killed
         var builder = WebApplication.CreateSlimBuilder();

@@ -33,7 +33,7 @@ internal sealed class FlowAgent : IHostedService, IDisposable
         _l4 = l4;
         _logger = logger;
         History = history;
-        _names = new FlowNames(config.Initial, l4.RuleNameOfSlot);
+        _names = new FlowNames(config.Current, l4.RuleNameOfSlot);
     }
 
     public FlowHistory History { get; }
@@ -44,7 +44,7 @@ internal sealed class FlowAgent : IHostedService, IDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var pinDirectory = _overrides.PinDirectoryFor(_config.Initial);
+        var pinDirectory = _overrides.PinDirectoryFor(_config.Current);
         using (var settings = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowSettings)))
         {
             settings.Update(0u, new FlowSettings { XdpSampleEvery = XdpSampleEvery });

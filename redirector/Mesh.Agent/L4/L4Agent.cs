@@ -1,7 +1,7 @@
 using Mesh.Config;
+using Mesh.Datapath;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Programs;
-using Mesh.Datapath;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -51,11 +51,11 @@ internal sealed class L4Agent : IHostedService, IDisposable
     {
         _datapath = L4Datapath.Attach(new L4Options
         {
-            CgroupPath = _overrides.CgroupFor(_config.Initial),
-            PinDirectory = _overrides.PinDirectoryFor(_config.Initial),
+            CgroupPath = _overrides.CgroupFor(_config.Current),
+            PinDirectory = _overrides.PinDirectoryFor(_config.Current),
             ObjectDirectory = _overrides.ObjectDirectory,
         }, _libBpfLog, _logger);
-        Apply(_datapath, _config.Initial.L4);
+        Apply(_datapath, _config.Current.L4);
         _config.Changed += OnConfigChanged;
         return Task.CompletedTask;
     }

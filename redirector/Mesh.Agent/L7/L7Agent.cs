@@ -1,5 +1,5 @@
-using System.Net.Sockets;
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Mesh.Agent.Hardening;
 using Mesh.Agent.L7;
@@ -60,8 +60,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     {
         var divertOptions = new DivertOptions
         {
-            CgroupPath = _overrides.CgroupFor(_config.Initial),
-            PinDirectory = _overrides.PinDirectoryFor(_config.Initial),
+            CgroupPath = _overrides.CgroupFor(_config.Current),
+            PinDirectory = _overrides.PinDirectoryFor(_config.Current),
             ProxyIpv4 = new IPEndPoint(IPAddress.Loopback, _overrides.ProxyPort),
             ProxyIpv6 = Socket.OSSupportsIPv6 ? IPAddress.IPv6Loopback : null,
             ObjectDirectory = _overrides.ObjectDirectory,
@@ -72,7 +72,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         {
             _logger.LogInformation("Joined cgroup {Cgroup}: the node proxy's sockets must be in the cgroup whose connections it receives", cgroup);
         }
-        var cgroupIds = ResolveSources(_config.Initial);
+        var cgroupIds = ResolveSources(_config.Current);
         var (proxyUser, proxyUid) = ProxyUser();
         divertOptions.ProxyUid = proxyUid;
         IPEndPoint[] listen = divertOptions.ProxyIpv6 is { } ipv6
@@ -81,19 +81,19 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         _proxy = new ProxyProcess(new ProxyStartSettings
         {
             Listen = listen,
-            ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
-            Telemetry = _telemetryOptions.MapTelemetry(_config.Initial.Telemetry),
-            Limits = _config.Initial.Proxy,
+            ShutdownTimeout = _config.Current.Agent.DrainTimeout,
+            Telemetry = _telemetryOptions.MapTelemetry(_config.Current.Telemetry),
+            Limits = _config.Current.Proxy,
         }, proxyUser, _overrides.Verbose, _loggerFactory.CreateLogger<ProxyProcess>());
-        await _proxy.StartAsync(_config.Initial.Services, cgroupIds, cancellationToken);
-        _telemetry = _config.Initial.Telemetry;
-        _proxySettings = _config.Initial.Proxy;
+        await _proxy.StartAsync(_config.Current.Services, cgroupIds, cancellationToken);
+        _telemetry = _config.Current.Telemetry;
+        _proxySettings = _config.Current.Proxy;
         // Divert only once the proxy listens and the watchdog saw it serve: a diverted connection must find it there.
         _divert = DivertDatapath.Attach(divertOptions, _libBpfLog, _logger);
         _watchdog = new ProxyWatchdog(_divert, divertOptions.ProxyIpv4, _logger);
         await _watchdog.StartAsync(cancellationToken);
         _divert.SetSourceCgroups(cgroupIds.Values.Distinct());
-        _divert.SetServices(DivertedServices(_config.Initial));
+        _divert.SetServices(DivertedServices(_config.Current));
         _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;
     }

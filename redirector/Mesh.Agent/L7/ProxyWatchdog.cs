@@ -1,6 +1,6 @@
 using System.Net;
-using Mesh.Proxy.Hosting;
 using Mesh.Datapath.Programs;
+using Mesh.Proxy.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Agent.L7;

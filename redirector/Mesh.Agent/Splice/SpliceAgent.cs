@@ -45,7 +45,7 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _startedAt = DateTimeOffset.UtcNow;
-        var options = SpliceOptionsFor(_config.Initial);
+        var options = SpliceOptionsFor(_config.Current);
         _datapath = SpliceDatapath.Attach(options, _libBpfLog, _logger);
         RefreshNodeAddresses();
         NetworkChange.NetworkAddressChanged += OnNetworkAddressChanged;
@@ -90,7 +90,7 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
                 return;
             }
             var wanted = SpliceOptionsFor(config);
-            if (config.Agent != _config.Initial.Agent)
+            if (wanted.CgroupPath != datapath.Options.CgroupPath || wanted.PinDirectory != datapath.Options.PinDirectory)
             {
                 _logger.LogWarning("agent.cgroup and agent.bpfPinDir changes take effect when the agent restarts");
             }

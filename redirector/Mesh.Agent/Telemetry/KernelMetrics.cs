@@ -57,7 +57,7 @@ internal sealed class KernelMetrics : IHostedService, IDisposable
             "Packets dropped by the XDP filter, by L4 rule");
         _meter.CreateObservableCounter("mesh.kernel.flow_events.lost", () => Observe(_flows.Totals()?.Lost), "{event}",
             "Flow events lost to a full ring buffer");
-        _export = MeshMetricsExport.Start(_telemetryOptions.MapTelemetry(_config.Initial.Telemetry), ServiceName, MeterName);
+        _export = MeshMetricsExport.Start(_telemetryOptions.MapTelemetry(_config.Current.Telemetry), ServiceName, MeterName);
         return Task.CompletedTask;
     }
 

@@ -20,6 +20,10 @@ internal static class ConfigCommand
         if (result.IsValid)
         {
             Console.WriteLine($"{file.FullName}: valid");
+            foreach (var service in result.Config.Services)
+            {
+                Console.WriteLine($"  {service.Name} ({service.EndPoint}): {EndpointsOf(service)}");
+            }
             return 0;
         }
         foreach (var error in result.Errors)
@@ -28,4 +32,13 @@ internal static class ConfigCommand
         }
         return CliError.ExitCode;
     }
+
+    /// <summary>Where a service's connections go, so that a service with neither endpoints nor a selector is no surprise.</summary>
+    private static string EndpointsOf(ServiceConfig service) => service switch
+    {
+        { Selector.Count: > 0 } => $"the running containers labelled {string.Join(", ", service.Selector.Select(l => $"{l.Key}={l.Value}"))}",
+        { Endpoints: [var only] } when only.Equals(service.EndPoint) =>
+            $"no 'endpoints' or 'selector': connections go to {service.EndPoint} itself, which must have a listener",
+        _ => $"endpoints {string.Join(", ", service.Endpoints)}",
+    };
 }

@@ -1,18 +1,18 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net;
+using Mesh.Agent;
 using Mesh.Agent.Admin;
 using Mesh.Agent.Hardening;
-using Mesh.Agent;
+using Mesh.Datapath;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
 using Mesh.Datapath.Programs;
-using Mesh.Datapath;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Cli.Commands;
 
@@ -60,16 +60,16 @@ internal static class DemoCommand
             using var libBpfLog = LibBpfLog.Install(NullLogger.Instance);
             using var datapath = SpliceDatapath.Attach(options, libBpfLog, NullLogger.Instance);
             cgroup.EnterCurrentProcess();
-            Console.WriteLine($"Splice attached to the throw-away cgroup {cgroup.Path}; this process runs inside it ({config.Description}: splice {(config.Initial.Splice ? "on" : "off")}).");
+            Console.WriteLine($"Splice attached to the throw-away cgroup {cgroup.Path}; this process runs inside it ({config.Description}: splice {(config.Current.Splice ? "on" : "off")}).");
             await using var catalog = await StartCatalogAsync(cancellation);
             var url = $"{catalog.Urls.First()}/items";
 
             await CallCatalogAsync(url, phase: null, cancellation); // warm-up: JIT and connection set-up are not measured
             await CallCatalogAsync(url, "splice off (plain loopback TCP)", cancellation);
-            datapath.SetEnabled(config.Initial.Splice);
-            await CallCatalogAsync(url, $"splice {(config.Initial.Splice ? "on" : "off")} (as configured)", cancellation);
+            datapath.SetEnabled(config.Current.Splice);
+            await CallCatalogAsync(url, $"splice {(config.Current.Splice ? "on" : "off")} (as configured)", cancellation);
 
-            var state = new AgentState(Environment.ProcessId, cgroup.Path, options.PinDirectory, config.Initial.Splice, config.Description, DateTimeOffset.UtcNow);
+            var state = new AgentState(Environment.ProcessId, cgroup.Path, options.PinDirectory, config.Current.Splice, config.Description, DateTimeOffset.UtcNow);
             Console.WriteLine();
             Console.Write(StatusReport.Render(new StatusSnapshot(state, datapath.ReadCounters(), datapath.SpliceSocketCount(), Divert: null, L4: null, FlowEvents: null)));
             Console.WriteLine();

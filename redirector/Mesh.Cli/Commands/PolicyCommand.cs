@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
-using Mesh.Agent.L4;
 using Mesh.Agent;
+using Mesh.Agent.L4;
 using Mesh.Config;
 
 namespace Mesh.Cli.Commands;
@@ -77,7 +77,7 @@ internal static class PolicyCommand
         if (path is null || !File.Exists(path))
         {
             var builtIn = AgentConfig.Open(null, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
-            return (builtIn.Initial, "the built-in config");
+            return (builtIn.Current, "the built-in config");
         }
         var result = loader.Load(path);
         if (result.IsValid)

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net.Http.Json;
-using Mesh.Agent.Admin;
 using Mesh.Agent;
+using Mesh.Agent.Admin;
 
 namespace Mesh.Cli.Commands;
 

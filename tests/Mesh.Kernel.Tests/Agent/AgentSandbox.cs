@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
 using Mesh.Datapath.Programs;
+using Mesh.Kernel.Tests.Infrastructure;
 
 namespace Mesh.Kernel.Tests.Agent;
 

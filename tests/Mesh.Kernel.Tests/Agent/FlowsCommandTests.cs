@@ -114,7 +114,7 @@ public sealed class FlowsCommandTests
 
         var result = await MeshCli.RunAsync(["flows", "--pin-dir", sandbox.PinDirectory], nobody, MeshCli.DefaultTimeout);
 
-        RunErrorTests.AssertOneLineError(result, "permission denied", "sudo");
+        RunErrorTests.AssertOneLineError(result, "permission denied", "run it as root");
     }
 
     [Fact]

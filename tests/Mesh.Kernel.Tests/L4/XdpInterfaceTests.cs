@@ -3,10 +3,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Mesh.Config;
-using Mesh.Kernel.Tests.Infrastructure;
-using Xunit.Abstractions;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Programs;
+using Mesh.Kernel.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.L4;
 

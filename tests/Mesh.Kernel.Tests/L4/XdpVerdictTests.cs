@@ -1,9 +1,9 @@
 using System.Net;
 using Mesh.Config;
-using Mesh.Kernel.Tests.Infrastructure;
-using Mesh.Testing.Packets;
 using Mesh.Datapath.Maps;
 using Mesh.Datapath.Programs;
+using Mesh.Kernel.Tests.Infrastructure;
+using Mesh.Testing.Packets;
 
 namespace Mesh.Kernel.Tests.L4;
 

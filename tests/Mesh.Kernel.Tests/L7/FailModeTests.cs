@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Kernel.Tests.Agent;
-using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
+using Mesh.Kernel.Tests.Agent;
+using Mesh.Kernel.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.L7;

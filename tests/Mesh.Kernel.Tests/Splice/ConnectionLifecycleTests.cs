@@ -1,6 +1,6 @@
 using System.Net.Sockets;
-using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Datapath.Maps;
+using Mesh.Kernel.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Splice;

@@ -1,6 +1,6 @@
 using System.Net;
-using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Datapath.Maps;
+using Mesh.Kernel.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

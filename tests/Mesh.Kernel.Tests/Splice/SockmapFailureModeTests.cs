@@ -4,8 +4,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Datapath.Maps;
+using Mesh.Kernel.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Splice;

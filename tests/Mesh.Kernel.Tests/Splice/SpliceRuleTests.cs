@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Datapath.Maps;
+using Mesh.Kernel.Tests.Infrastructure;
 
 namespace Mesh.Kernel.Tests.Splice;
 

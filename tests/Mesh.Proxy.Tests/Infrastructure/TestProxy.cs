@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Mesh.Config;
 using Mesh.Proxy.Routing;
 using Mesh.Proxy.Telemetry;
+using Mesh.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Proxy.Tests.Infrastructure;

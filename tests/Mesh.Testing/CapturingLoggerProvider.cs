@@ -1,12 +1,12 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Mesh.Proxy.Tests.Infrastructure;
+namespace Mesh.Testing;
 
-internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message);
+public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message);
 
 /// <summary>Keeps every log entry so tests can check event ids.</summary>
-internal sealed class CapturingLoggerProvider : ILoggerProvider
+public sealed class CapturingLoggerProvider : ILoggerProvider
 {
     public ConcurrentQueue<LogEntry> Entries { get; } = new();
 
