@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Docker.DotNet;
 using Docker.DotNet.Models;
@@ -52,11 +53,13 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
-        if (_loop is not null)
+        if (_loop is null)
         {
-            await _loop.WaitAsync(cancellationToken);
+            return;
         }
+        await _stopping.CancelAsync();
+        await _loop.WaitAsync(cancellationToken);
+        _loop = null;
     }
 
     public async ValueTask DisposeAsync()
@@ -77,16 +80,27 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
                 // Events are stamped in whole seconds: a second of overlap is re-read, and re-inspection is idempotent.
                 var since = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeSeconds();
                 await ListAllAsync(client, stopping);
-                if (failing)
+                if (!_firstListing.Task.IsCompleted)
+                {
+                    LogFollowing(socket, _containers.Count);
+                }
+                else if (failing)
                 {
                     LogReconnected(socket, _containers.Count);
-                    failing = false;
                 }
+                failing = false;
+                _firstListing.TrySetResult();
                 retryDelay = TimeSpan.FromMilliseconds(100);
                 await FollowEventsAsync(client, since, stopping);
                 LogStreamEnded(socket);
             }
-            catch (Exception error) when (!stopping.IsCancellationRequested && error is DockerApiException or HttpRequestException or IOException or TimeoutException or System.Net.Sockets.SocketException or OperationCanceledException)
+            catch (Exception error) when (IsAccessDenied(error))
+            {
+                LogNoPermission(socket, Environment.UserName);
+                _firstListing.TrySetResult();
+                return;
+            }
+            catch (Exception error) when (!stopping.IsCancellationRequested && error is DockerApiException or HttpRequestException or IOException or TimeoutException or SocketException or OperationCanceledException)
             {
                 if (!failing)
                 {
@@ -96,12 +110,6 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
-                return;
-            }
-            catch (UnauthorizedAccessException error)
-            {
-                LogNoPermission(socket, error.Message);
-                _firstListing.TrySetResult();
                 return;
             }
             try
@@ -128,7 +136,6 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
             }
         }
         Publish();
-        _firstListing.TrySetResult();
     }
 
     private async Task FollowEventsAsync(IDockerClient client, long since, CancellationToken stopping)
@@ -203,6 +210,18 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
 
     private void Publish() => _config.ApplyDiscovered([.. _containers.Values.OrderBy(c => c.Id, StringComparer.Ordinal)]);
 
+    private static bool IsAccessDenied(Exception? error)
+    {
+        for (; error is not null; error = error.InnerException)
+        {
+            if (error is UnauthorizedAccessException or SocketException { SocketErrorCode: SocketError.AccessDenied })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>A Unix socket cannot be opened as a file; anything that can is not the daemon's socket.</summary>
     private static bool IsSocket(string path)
     {
@@ -211,8 +230,9 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
             using var file = File.OpenRead(path);
             return false;
         }
-        catch (IOException)
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {
+            // A socket, or a file this user may not open: connecting to it says which, and why.
             return true;
         }
     }
@@ -229,8 +249,13 @@ internal sealed partial class DockerDiscovery : IHostedService, IAsyncDisposable
     [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Docker discovery off: {Socket} is not a Unix socket; set discovery.docker.socket to the daemon's socket")]
     private partial void LogNotASocket(string socket);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Docker discovery off: the Docker socket {Socket} cannot be opened ({Reason}); run the agent as a user that may use it")]
-    private partial void LogNoPermission(string socket, string reason);
+    // The Docker socket is root's to give: whoever opens it controls the node. So the agent does not keep it across its
+    // drop to an unprivileged user, and the node proxy (which parses every request) never has it.
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Docker discovery off: user {User} may not open the Docker socket {Socket}; run the agent with --run-as root to discover containers")]
+    private partial void LogNoPermission(string socket, string user);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Docker discovery following {Socket}: {Count} running container(s)")]
+    private partial void LogFollowing(string socket, int count);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Docker daemon at {Socket} unreachable ({Reason}); retrying, then listing every container again")]
     private partial void LogUnreachable(string socket, string reason);

@@ -3,6 +3,7 @@ using System.Net;
 using Mesh.Agent;
 using Mesh.Agent.Discovery;
 using Mesh.Config;
+using Mesh.Kernel.Tests.Agent;
 using Mesh.Testing;
 using Mesh.Testing.Docker;
 using Microsoft.Extensions.Logging;
@@ -132,6 +133,37 @@ public sealed class DockerDiscoveryTests(DockerDaemonFixture fixture) : IClassFi
         var entry = Assert.Single(_logs.Entries, e => e.Category.EndsWith(nameof(DockerDiscovery), StringComparison.Ordinal));
         Assert.Equal(LogLevel.Error, entry.Level);
         Assert.Contains("is not a Unix socket", entry.Message);
+    }
+
+    [Fact]
+    public async Task Agent_AsItsUnprivilegedUser_SaysOnceThatItMayNotOpenTheSocket_AndServesTheRest()
+    {
+        await File.WriteAllTextAsync(_configFile, $"discovery: {{ docker: {{ socket: {_docker.Socket} }} }}\n");
+        File.SetUnixFileMode(_configFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        using (var unprivileged = AgentSandbox.Create("docker-user"))
+        {
+            var agent = await unprivileged.StartAgentAsync("--config", _configFile);
+            await WaitForOutputAsync(agent, "may not open the Docker socket");
+
+            Assert.Single(agent.Output.Split('\n'), line => line.Contains("Docker discovery", StringComparison.Ordinal));
+            Assert.Contains("--run-as root", agent.Output);
+            Assert.Equal(0, (await unprivileged.StatusAsync()).ExitCode);
+        }
+        using var privileged = AgentSandbox.Create("docker-root");
+        var root = await privileged.StartAgentAsync("--config", _configFile, "--run-as", "root");
+
+        await WaitForOutputAsync(root, $"Docker discovery following {_docker.Socket}");
+    }
+
+    private static async Task WaitForOutputAsync(AgentProcess agent, string text)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!agent.Output.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the agent did not print '{text}' within 10 s:{Environment.NewLine}{agent.Output}");
+            await Task.Delay(50);
+        }
     }
 
     private async Task StartDiscoveryAsync(string socket)
