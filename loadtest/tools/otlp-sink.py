@@ -49,7 +49,8 @@ def varint(buf, i):
 
 
 def fields(buf):
-    """Yields (field number, wire type, value or (start, end) of a length-delimited field)."""
+    """Yields (field number, wire type, value): a varint's value, (start, end) of a length-delimited field, or the
+    offset of a fixed 64- or 32-bit one."""
     i, n = 0, len(buf)
     while i < n:
         key, i = varint(buf, i)
@@ -58,6 +59,7 @@ def fields(buf):
             value, i = varint(buf, i)
             yield number, wire, value
         elif wire == 1:
+            yield number, wire, i
             i += 8
         elif wire == 2:
             length, i = varint(buf, i)
@@ -66,6 +68,7 @@ def fields(buf):
             yield number, wire, (i, i + length)
             i += length
         elif wire == 5:
+            yield number, wire, i
             i += 4
         else:
             raise ValueError(f"wire type {wire}")
@@ -118,27 +121,12 @@ def count_spans(body):
 
 
 def sum_value(point):
-    """NumberDataPoint.as_int (6, sfixed64) or as_double (4), the 64-bit fields fields() skips."""
-    i, n = 0, len(point)
-    while i < n:
-        key, i = varint(point, i)
-        number, wire = key >> 3, key & 7
-        if wire == 1:
-            raw = bytes(point[i:i + 8])
-            if number == 6:
-                return int.from_bytes(raw, "little", signed=True)
-            if number == 4:
-                return struct.unpack("<d", raw)[0]
-            i += 8
-        elif wire == 0:
-            _, i = varint(point, i)
-        elif wire == 2:
-            length, i = varint(point, i)
-            i += length
-        elif wire == 5:
-            i += 4
-        else:
-            raise ValueError(f"wire type {wire}")
+    """NumberDataPoint.as_int (6, sfixed64) or as_double (4, double)."""
+    for number, wire, offset in fields(point):
+        if wire == 1 and number == 6:
+            return struct.unpack_from("<q", point, offset)[0]
+        if wire == 1 and number == 4:
+            return struct.unpack_from("<d", point, offset)[0]
     return 0
 
 

@@ -21,7 +21,7 @@ internal sealed class ProxyTraceSampler(bool followsParent, double ratio)
     /// <summary>Traces what a listener's own sampler accepts: for an OpenTelemetry setup of the caller's.</summary>
     public static readonly ProxyTraceSampler Deferring = new(followsParent: false, ratio: 1);
 
-    // TraceIdRatioBasedSampler's bound: a trace id is in when |its first 8 bytes, big-endian| is below it.
+    // TraceIdRatioBasedSampler's bound: a trace id is in when its first 8 bytes, big-endian, sign bit cleared, are below it.
     private readonly long _bound = ratio >= 1 ? long.MaxValue : ratio <= 0 ? long.MinValue : (long)(ratio * long.MaxValue);
 
     public bool FollowsParent { get; } = followsParent;
@@ -96,10 +96,6 @@ internal sealed class ProxyTraceSampler(bool followsParent, double ratio)
         ? $"parent-based, {Ratio.ToString("P", CultureInfo.InvariantCulture)} of new traces"
         : $"{Ratio.ToString("P", CultureInfo.InvariantCulture)} of traces, whatever the caller decided";
 
-    private bool InRatio(ReadOnlySpan<byte> traceId)
-    {
-        // long.MinValue has no absolute value: it is the largest, so never in the ratio.
-        var value = BinaryPrimitives.ReadInt64BigEndian(traceId);
-        return value != long.MinValue && Math.Abs(value) < _bound;
-    }
+    private bool InRatio(ReadOnlySpan<byte> traceId) =>
+        (BinaryPrimitives.ReadInt64BigEndian(traceId) & long.MaxValue) < _bound;
 }
