@@ -33,9 +33,6 @@ internal sealed class DroppedSpanCounter : IDisposable
         _listener.Start();
     }
 
-    /// <summary>The spans lost so far.</summary>
-    public long Dropped => Volatile.Read(ref _dropped);
-
     public void Dispose() => _listener.Dispose();
 
     // Called once per exported batch (no error.type) and once per lost span.

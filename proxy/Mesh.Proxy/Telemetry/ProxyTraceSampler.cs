@@ -56,6 +56,12 @@ internal sealed class ProxyTraceSampler(bool followsParent, double ratio)
     public bool ShouldSample(in ActivityContext parent, out string? unsampledTraceparent)
     {
         unsampledTraceparent = null;
+        // A ratio of 1 where the ratio decides: nothing to compute.
+        if (_bound == long.MaxValue && (!FollowsParent || parent.TraceId == default))
+        {
+            return true;
+        }
+
         if (parent.TraceId != default)
         {
             if (FollowsParent)
@@ -66,11 +72,6 @@ internal sealed class ProxyTraceSampler(bool followsParent, double ratio)
             Span<byte> traceId = stackalloc byte[16];
             parent.TraceId.CopyTo(traceId);
             return InRatio(traceId);
-        }
-
-        if (_bound == long.MaxValue)
-        {
-            return true;
         }
 
         Span<byte> ids = stackalloc byte[24];
