@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# telemetry-bench.sh: the cost of the node proxy's telemetry (traces sampled at
-# 100 % and metrics, exported over OTLP/HTTP protobuf to a local receiver) on the
-# L7 path, against the same path with telemetry off, in the same run. The
-# upstream nginx, wrk, the OTLP receiver and the agent all live in a private
-# child cgroup. See loadtest/README.md.
+# telemetry-bench.sh: the cost of the node proxy's telemetry on the L7 path, in
+# four modes side by side in the same run: off, metrics only, metrics + traces at
+# the default sampling (parent-based, 1 %), and metrics + traces at 100 %, all
+# exported over OTLP/HTTP protobuf to a local receiver pinned to a CPU apart from
+# the proxy's. The upstream nginx, wrk, the OTLP receiver and the agent all live
+# in a private child cgroup. See loadtest/README.md.
 set -euo pipefail
 
 usage() {
@@ -14,13 +15,20 @@ Measures what the node proxy's telemetry costs on the L7 path (a connection to a
 service address diverted in the kernel to the agent's YARP node proxy, which
 forwards to an upstream nginx; the setup of l7-bench.sh), all on 127.0.0.1
 inside a temporary child cgroup:
-  off  the agent with no telemetry section: no exporter runs
-  on   telemetry.otlp http/protobuf to a local OTLP receiver
-       (loadtest/tools/otlp-sink.py), tracing.samplingRatio 1.0 (every request
-       is a server span plus a client span per try), metrics every 10s
+  off      the agent with no telemetry section: no exporter runs
+  metrics  telemetry.otlp http/protobuf to a local OTLP receiver
+           (loadtest/tools/otlp-sink.py), metrics every 10s, and
+           OTEL_TRACES_EXPORTER=none: metrics only
+  default  the same without OTEL_TRACES_EXPORTER: traces at the default
+           sampling, parent-based, 1 % of new traces (wrk sends no traceparent)
+  full     tracing.samplingRatio 1.0: every request is a server span plus a
+           client span per try
 Telemetry is read when the agent starts, so each mode runs its own agent.
+Targets (each file, medians): metrics >= 0.97x off req/s, p99 <= 1.05x;
+default >= 0.95x, p99 <= 1.1x; full: the node proxy's CPU per request at most
+3 us above off, and every span delivered or counted in mesh.proxy.spans.dropped.
 
-  --runs N          runs; each runs both modes, the order alternating (default 3)
+  --runs N          runs; each runs every mode, the order alternating (default 3)
   --duration S      seconds per wrk run (default 10)
   --connections N   wrk connections, one thread (default 32)
   --short           smoke test: 1 run of 3 s each (explicit options still win)
@@ -34,15 +42,18 @@ Environment:
   MESH         agent binary (default: <repo>/redirector/Mesh.Cli/bin/Release/net10.0/mesh,
                rebuilt with `dotnet build redirector/Mesh.Cli -c Release` at every start)
   CGROUP_ROOT  cgroup v2 mount (default: the cgroup2 mount in /proc/mounts)
-  OTLP_CPU     pin the OTLP receiver to this CPU (default: not pinned)
+  OTLP_CPU     pin the OTLP receiver to this CPU (default 0; empty: not pinned)
+  MESH_CPU     pin the agent and its node proxy to this CPU (default 1; empty: not pinned),
+               so that the receiver's work is not counted as, or in the way of, the proxy's
   WARMUP       seconds of unmeasured load per agent start and file (default 10; --short 1):
                under full load on 2 cores the tiered JIT needs that long to finish
                the exporter's and the proxy's hot methods; at 3 s "on" measured 0.73x, at 10 s 0.84x
   AGENT_START_TIMEOUT  s until `mesh status` must answer after each agent start (default 60)
 
 Exit status: 0 ok; 1 wrk errors, a failed divert check, no spans received in
-mode on (or anything received in mode off), agent failure or setup error; 2 bad
-usage. Missing the performance target is not an error. Must run as root.
+mode full (spans in mode metrics, anything in mode off), spans neither delivered
+nor counted as dropped, agent failure or setup error; 2 bad usage. Missing a
+performance target is not an error. Must run as root.
 EOF
 }
 
@@ -59,14 +70,20 @@ while (($#)); do
 	esac
 done
 apply_short_mode
-[[ -z ${OTLP_CPU:-} || ($OTLP_CPU =~ ^[0-9]+$ && -d /sys/devices/system/cpu/cpu$OTLP_CPU) ]] || bad_usage "OTLP_CPU=$OTLP_CPU is not a CPU of this machine"
+OTLP_CPU=${OTLP_CPU-0} MESH_CPU=${MESH_CPU-1}
+for v in OTLP_CPU MESH_CPU; do
+	[[ -z ${!v} || (${!v} =~ ^[0-9]+$ && -d /sys/devices/system/cpu/cpu${!v}) ]] || bad_usage "$v=${!v} is not a CPU of this machine"
+done
 WARMUP=${WARMUP:-$( ((SHORT)) && echo 1 || echo 10)}
 is_uint "$WARMUP" || bad_usage "WARMUP=$WARMUP is not a positive integer"
 
 FILES=(1k 16k)
-MODES=(off on)
+MODES=(off metrics default full)
 SVC_ADDR=127.0.0.10 SVC_PORT=8080 # the service address wrk dials
-TARGET=0.9                        # on/off req/s, each file
+# Targets against off, each file: req/s at least, p99 at most; full: proxy CPU per request at most this much more.
+declare -A TARGET_RPS=([metrics]=0.97 [default]=0.95) TARGET_P99=([metrics]=1.05 [default]=1.1)
+TARGET_FULL_US=3
+DEFAULT_RATIO=0.01                # the proxy's default sampling of new traces
 SPANS_PER_REQUEST=2               # the server span and one client span (no retries here)
 
 # The agent must not pick up an exporter from this shell's environment in mode off.
@@ -83,7 +100,7 @@ SINK_PID= SINK_PORT=
 # stay local, and the cgroup sweep on exit takes it). It exits by itself after
 # a bound well past the longest run.
 start_sink() {
-	local deadline bound=$((RUNS * 2 * (${#FILES[@]} * (DURATION + WARMUP) + AGENT_START_TIMEOUT + 60) + 600))
+	local deadline bound=$((RUNS * ${#MODES[@]} * (${#FILES[@]} * (DURATION + WARMUP) + AGENT_START_TIMEOUT + 60) + 600))
 	SINK_PORT=$(pick_port)
 	local cmd=(python3 "$LIB_REPO/loadtest/tools/otlp-sink.py" --port "$SINK_PORT" --max-seconds "$bound" --ready-file "$TMP/otlp-sink.ready")
 	[[ -n ${OTLP_CPU:-} ]] && cmd=(taskset -c "$OTLP_CPU" "${cmd[@]}")
@@ -97,52 +114,77 @@ start_sink() {
 	done
 }
 # sink_stats: "trace_requests trace_bytes spans metric_requests metric_bytes metrics
-# data_points parse_errors other_requests" received so far.
+# data_points parse_errors other_requests dropped_reports requests_reports" received so far;
+# sink_totals: "requests dropped", the last totals of mesh.proxy.requests and mesh.proxy.spans.dropped
+# received (cumulative per proxy process: what the last agent's proxy counted).
 sink_stats() {
 	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print(*(s[k] for k in ("traces_requests", "traces_bytes", "spans", "metrics_requests", "metrics_bytes",
-                       "metrics", "data_points", "parse_errors", "other_requests")))'
+                       "metrics", "data_points", "parse_errors", "other_requests")),
+      *(s["sum_reports"].get(m, 0) for m in ("mesh.proxy.spans.dropped", "mesh.proxy.requests")))'
+}
+sink_totals() {
+	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/stats" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["sums"]
+print(int(s.get("mesh.proxy.requests", 0)), int(s.get("mesh.proxy.spans.dropped", 0)))'
 }
 
 write_configs() {
-	mkdir -p "$TMP/cfg-off" "$TMP/cfg-on" # a directory each: the agent watches the config's directory
-	write_l7_mesh_conf "$TMP/cfg-off/mesh.yaml"
-	write_l7_mesh_conf "$TMP/cfg-on/mesh.yaml" "telemetry:
-  otlp: { endpoint: http://127.0.0.1:$SINK_PORT, protocol: http/protobuf }
-  tracing: { samplingRatio: 1.0 }
+	local mode otlp="  otlp: { endpoint: http://127.0.0.1:$SINK_PORT, protocol: http/protobuf }
   metrics: { exportInterval: 10s }"
+	for mode in "${MODES[@]}"; do mkdir -p "$TMP/cfg-$mode"; done # a directory each: the agent watches the config's directory
+	write_l7_mesh_conf "$TMP/cfg-off/mesh.yaml"
+	write_l7_mesh_conf "$TMP/cfg-metrics/mesh.yaml" "telemetry:
+$otlp"
+	write_l7_mesh_conf "$TMP/cfg-default/mesh.yaml" "telemetry:
+$otlp"
+	write_l7_mesh_conf "$TMP/cfg-full/mesh.yaml" "telemetry:
+$otlp
+  tracing: { samplingRatio: 1.0 }"
 }
+# The agent's log line that says the mode's telemetry is as configured.
+declare -A MODE_LOG=([off]='Telemetry off' [metrics]='Telemetry: exporting metrics to'
+	[default]='Telemetry: exporting traces and metrics .*parent-based, 1.00 % of new traces'
+	[full]='Telemetry: exporting traces and metrics .*parent-based, 100.00 % of new traces')
 
 # ---------------------------------------------------------------- helpers
 wrk_requests() { awk '/ requests in / { print $1; found = 1 } END { if (!found) print 0 }' "$1" 2>/dev/null || echo 0; }
 
+# CPU_RESULTS lines: file mode run mesh-cores proxy-cores sink-cores (CPU time / run time).
 CPU_RESULTS= SINK_RESULTS= SERVED_RESULTS=
-declare -A SINK_TICKS=([on]=0 [off]=0) MEASURED_S=([on]=0 [off]=0)
 bench() { # mode run file
-	local mode=$1 run=$2 f=$3 t0 t1 s0 s1 pids
+	local mode=$1 run=$2 f=$3 t0 t1 p0 p1 s0 s1 pids proxy
 	read -ra pids <<<"$(mesh_pids)" # the node proxy makes the spans and metrics; the agent exports the kernel's
-	t0=$(cpu_ticks "${pids[@]}") s0=$(cpu_ticks "$SINK_PID")
+	proxy=$(node_proxy_pid)
+	t0=$(cpu_ticks "${pids[@]}") p0=$(cpu_ticks "$proxy") s0=$(cpu_ticks "$SINK_PID")
 	run_wrk "$mode" "$run" "$f" "http://$SVC_ADDR:$SVC_PORT/$f.bin" || true
-	t1=$(cpu_ticks "${pids[@]}") s1=$(cpu_ticks "$SINK_PID")
-	CPU_RESULTS+="$f $mode $run $(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$DURATION" 'BEGIN { printf "%.2f", d / hz / s }')"$'\n'
-	SINK_TICKS[$mode]=$((SINK_TICKS[$mode] + s1 - s0))
-	MEASURED_S[$mode]=$((MEASURED_S[$mode] + DURATION))
+	t1=$(cpu_ticks "${pids[@]}") p1=$(cpu_ticks "$proxy") s1=$(cpu_ticks "$SINK_PID")
+	CPU_RESULTS+="$f $mode $run $(awk -v t=$((t1 - t0)) -v p=$((p1 - p0)) -v k=$((s1 - s0)) -v hz="$CLK_TCK" -v s="$DURATION" \
+		'BEGIN { printf "%.3f %.3f %.3f", t / hz / s, p / hz / s, k / hz / s }')"$'\n'
 	agent_check "the $mode $f run $run"
 }
+# pin_mesh: the agent and the node proxy (every thread) on MESH_CPU; threads made later inherit it.
+pin_mesh() {
+	local p
+	[[ -n $MESH_CPU ]] || return 0
+	for p in $(mesh_pids); do taskset -a -p -c "$MESH_CPU" "$p" >/dev/null || die "cannot pin pid $p to CPU $MESH_CPU"; done
+}
 
-TELEMETRY_LOG_FAIL=0 SINK_FAIL=0
+TELEMETRY_LOG_FAIL=0 SINK_FAIL=0 DROPPED_FAIL=0
 declare -A RSS_END
 run_mode() { # mode run
-	local mode=$1 run=$2 tag=$1-$2 f before after served=0 d
-	start_agent "$tag" --config "$TMP/cfg-$mode/mesh.yaml" --proxy-port "$PROXY_PORT"
-	if [[ $mode == on ]]; then
-		grep -q 'Telemetry: exporting' "$TMP/agent-$tag.log" || { log "run $run: no 'Telemetry: exporting' line in the on agent's log"; TELEMETRY_LOG_FAIL=1; }
-		((run == 1)) && log "agent (on): $(grep -m1 -o 'Telemetry: exporting.*' "$TMP/agent-$tag.log" || true)"
+	local mode=$1 run=$2 tag=$1-$2 f before after served=0 d counted=0 dropped=0
+	if [[ $mode == metrics ]]; then
+		OTEL_TRACES_EXPORTER=none start_agent "$tag" --config "$TMP/cfg-$mode/mesh.yaml" --proxy-port "$PROXY_PORT"
 	else
-		grep -q 'Telemetry off' "$TMP/agent-$tag.log" || { log "run $run: no 'Telemetry off' line in the off agent's log"; TELEMETRY_LOG_FAIL=1; }
+		start_agent "$tag" --config "$TMP/cfg-$mode/mesh.yaml" --proxy-port "$PROXY_PORT"
 	fi
+	pin_mesh
+	grep -q "${MODE_LOG[$mode]}" "$TMP/agent-$tag.log" || { log "run $run: no '${MODE_LOG[$mode]}' line in the $mode agent's log"; TELEMETRY_LOG_FAIL=1; }
+	((run == 1)) && log "agent ($mode): $(grep -m1 -o 'Telemetry[: ].*' "$TMP/agent-$tag.log" || true)"
 	before=$(sink_stats) || die "the OTLP sink does not answer"
 	if verify_mesh "$run"; then served=$((1 + ${#FILES[@]})); else ((run > 1)) || die "connections to $SVC_ADDR:$SVC_PORT do not reach the upstream through the Mesh proxy"; fi
 	for f in "${FILES[@]}"; do # warm-up (not measured): the JIT (tiered compilation), pools, exporter
@@ -161,10 +203,16 @@ run_mode() { # mode run
 	((AGENT_EXIT_STATUS == 0)) || AGENT_FAIL=1
 	after=$(sink_stats) || die "the OTLP sink does not answer"
 	d=$(awk -v b="$before" -v a="$after" 'BEGIN { n = split(b, x, " "); split(a, y, " "); for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i]; print "" }')
-	SINK_RESULTS+="$mode $run $d"$'\n'
+	# The proxy's own counts (cumulative per process, so the last totals are this agent's): the requests it served
+	# (wrk does not count those in flight at its end) and the spans it dropped.
+	if [[ $mode != off ]]; then
+		if (($(awk '{ print $11 }' <<<"$d") > 0)); then read -r counted dropped <<<"$(sink_totals)"; else log "run $run: the $mode agent exported no mesh.proxy.requests"; DROPPED_FAIL=1; fi
+		[[ $mode == metrics ]] || (($(awk '{ print $10 }' <<<"$d") > 0)) || { log "run $run: the $mode agent exported no mesh.proxy.spans.dropped"; DROPPED_FAIL=1; }
+	fi
+	SINK_RESULTS+="$mode $run $d $dropped $counted"$'\n'
 	SERVED_RESULTS+="$mode $run $served"$'\n'
-	log "$(printf 'run %d/%d  %-3s agent: %d requests served; sink got %s' "$run" "$RUNS" "$mode" "$served" \
-		"$(awk '{ printf "%d trace exports (%d spans, %.1f MiB), %d metric exports (%d metrics, %d points)", $1, $3, $2 / 1048576, $4, $6, $7 }' <<<"$d")")"
+	log "$(printf 'run %d/%d  %-7s agent: %d requests served (wrk), %d counted by the proxy; sink got %s' "$run" "$RUNS" "$mode" "$served" "$counted" \
+		"$(awk '{ printf "%d trace exports (%d spans, %.1f MiB, %d dropped), %d metric exports (%d metrics, %d points)", $1, $3, $2 / 1048576, $12, $4, $6, $7 }' <<<"$d $dropped")")"
 }
 
 # ------------------------------------------------------------------- main
@@ -196,76 +244,113 @@ done
 
 for ((run = 1; run <= RUNS; run++)); do
 	# Alternate which mode goes first, so neither always runs on a fresher machine.
-	if ((run % 2)); then order=(off on); else order=(on off); fi
+	if ((run % 2)); then order=("${MODES[@]}"); else order=(full default metrics off); fi
 	for mode in "${order[@]}"; do run_mode "$mode" "$run"; done
 done
 SINK_LOG=$(tail -n 3 "$TMP/otlp-sink.log" 2>/dev/null || true)
 alive "$SINK_PID" || { log "the OTLP sink exited during the run: $SINK_LOG"; SINK_FAIL=1; }
 
 # ----------------------------------------------------------------- report
-declare -A RPS P99 CORES
-cpu_col() { printf '%s' "$CPU_RESULTS" | awk -v f="$1" -v m="$2" '$1 == f && $2 == m { print $4 }'; }
+declare -A RPS P99 CORES PROXY US PUS
+cpu_col() { printf '%s' "$CPU_RESULTS" | awk -v f="$1" -v m="$2" -v c="$3" '$1 == f && $2 == m { print $c }'; }
+per_request() { awk -v c="$1" -v r="$2" 'BEGIN { if (r + 0 > 0 && c != "nan") printf "%.1f", c * 1e6 / r; else print "nan" }'; }
 sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { print $(c + 2) }' | sum; }
+served() { printf '%s' "$SERVED_RESULTS" | awk -v m="$1" '$1 == m { print $3 }' | sum; }
 echo
-printf '%-4s  %-4s  %12s  %10s  %10s  %7s  %11s  %12s\n' file mode "req/s" "p50 ms" "p99 ms" errors "mesh cores" "mesh us/req"
+printf '%-4s  %-7s  %10s  %7s  %7s  %6s  %10s  %11s  %12s  %13s  %10s\n' file mode "req/s" "p50 ms" "p99 ms" errors "mesh cores" "mesh us/req" "proxy us/req" "proxy +us/req" "sink cores"
 for f in "${FILES[@]}"; do
 	for mode in "${MODES[@]}"; do
 		RPS[$f.$mode]=$(col "$f" "$mode" 4 | median)
 		P99[$f.$mode]=$(col "$f" "$mode" 6 | median)
-		CORES[$f.$mode]=$(cpu_col "$f" "$mode" | median)
-		printf '%-4s  %-4s  %12.2f  %10.3f  %10.3f  %7s  %11s  %12s\n' "$f" "$mode" "${RPS[$f.$mode]}" \
-			"$(col "$f" "$mode" 5 | median)" "${P99[$f.$mode]}" "$(errors_cell "$f" "$mode")" "${CORES[$f.$mode]}" \
-			"$(awk -v c="${CORES[$f.$mode]}" -v r="${RPS[$f.$mode]}" 'BEGIN { if (r + 0 > 0 && c != "nan") printf "%.1f", c * 1e6 / r; else print "-" }')"
+		CORES[$f.$mode]=$(cpu_col "$f" "$mode" 4 | median)
+		PROXY[$f.$mode]=$(cpu_col "$f" "$mode" 5 | median)
+		US[$f.$mode]=$(per_request "${CORES[$f.$mode]}" "${RPS[$f.$mode]}")
+		PUS[$f.$mode]=$(per_request "${PROXY[$f.$mode]}" "${RPS[$f.$mode]}")
+		printf '%-4s  %-7s  %10.0f  %7.3f  %7.3f  %6s  %10s  %11s  %12s  %13s  %10s\n' "$f" "$mode" "${RPS[$f.$mode]}" \
+			"$(col "$f" "$mode" 5 | median)" "${P99[$f.$mode]}" "$(errors_cell "$f" "$mode")" "${CORES[$f.$mode]}" "${US[$f.$mode]}" \
+			"${PUS[$f.$mode]}" "$(awk -v a="${PUS[$f.$mode]}" -v b="${PUS[$f.off]}" 'BEGIN { if (a == "nan" || b == "nan") print "-"; else printf "%+.1f", a - b }')" \
+			"$(cpu_col "$f" "$mode" 6 | median)"
 	done
 done
 echo "(medians of $RUNS run(s); errors = wrk socket errors + non-2xx/3xx responses, summed over runs; +Nrun = N wrk runs that failed outright;"
-echo " mesh cores = CPU time (utime + stime) of the node proxy and the agent / run time; mesh us/req = their CPU per request)"
+echo " mesh = the node proxy and the agent, proxy = the node proxy alone: CPU time (utime + stime) / run time, and per request;"
+echo " proxy +us/req = against off; sink = the OTLP receiver's CPU${OTLP_CPU:+, pinned to CPU $OTLP_CPU}${MESH_CPU:+; agent and proxy pinned to CPU $MESH_CPU})"
 echo
-echo "on/off ratios:"
-for f in "${FILES[@]}"; do
-	printf '%-4s  req/s %s  p50 %s  p99 %s  mesh CPU per request %s\n' "$f" "$(ratio "${RPS[$f.on]}" "${RPS[$f.off]}")" \
-		"$(ratio "$(col "$f" on 5 | median)" "$(col "$f" off 5 | median)")" "$(ratio "${P99[$f.on]}" "${P99[$f.off]}")" \
-		"$(ratio "$(awk -v c="${CORES[$f.on]}" -v r="${RPS[$f.on]}" 'BEGIN { print (r + 0 > 0) ? c / r : "nan" }')" \
-			"$(awk -v c="${CORES[$f.off]}" -v r="${RPS[$f.off]}" 'BEGIN { print (r + 0 > 0) ? c / r : "nan" }')")"
+echo "ratios against off:"
+for mode in "${MODES[@]:1}"; do
+	for f in "${FILES[@]}"; do
+		printf '%-7s %-4s  req/s %s  p50 %s  p99 %s  proxy CPU per request %s\n' "$mode" "$f" "$(ratio "${RPS[$f.$mode]}" "${RPS[$f.off]}")" \
+			"$(ratio "$(col "$f" "$mode" 5 | median)" "$(col "$f" off 5 | median)")" "$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")" \
+			"$(ratio "${PUS[$f.$mode]}" "${PUS[$f.off]}")"
+	done
 done
 line="req/s spread over runs (max/min, noise gauge):"
-for f in "${FILES[@]}"; do line+=" $f off $(col "$f" off 4 | spread), on $(col "$f" on 4 | spread);"; done
+for f in "${FILES[@]}"; do
+	line+=" $f"
+	for mode in "${MODES[@]}"; do line+=" $mode $(col "$f" "$mode" 4 | spread)"; done
+	line+=";"
+done
 echo "${line%;}"
 echo "divert checks: $((RUNS * ${#MODES[@]} - VERIFY_FAIL))/$((RUNS * ${#MODES[@]})) ok"
 echo
-SERVED_ON=$(printf '%s' "$SERVED_RESULTS" | awk '$1 == "on" { print $3 }' | sum)
-SPANS_ON=$(sink_sum on 3)
-echo "OTLP sink, everything the 'on' agents exported ($RUNS agent(s), warm-up and divert checks included):"
-echo "    traces:  $(sink_sum on 1) exports, $(mib $(($(sink_sum on 2) / 1024))) MiB, $SPANS_ON spans for $SERVED_ON requests served" \
-	"= $(awk -v s="$SPANS_ON" -v r="$SERVED_ON" -v k="$SPANS_PER_REQUEST" 'BEGIN { if (r > 0) printf "%.1f%%", 100 * s / (k * r); else print "n/a" }') of the $SPANS_PER_REQUEST per request expected"
-echo "    metrics: $(sink_sum on 4) exports, $(mib $(($(sink_sum on 5) / 1024))) MiB, $(sink_sum on 6) metrics, $(sink_sum on 7) data points"
-echo "    sink CPU during the measured 'on' runs: $(awk -v t="${SINK_TICKS[on]}" -v hz="$CLK_TCK" -v s="${MEASURED_S[on]}" 'BEGIN { if (s > 0) printf "%.2f cores", t / hz / s; else print "n/a" }');" \
-	"protobuf parse errors $(($(sink_sum on 8) + $(sink_sum off 8))), other requests $(($(sink_sum on 9) + $(sink_sum off 9)))"
-OFF_GOT=$(($(sink_sum off 1) + $(sink_sum off 4)))
-echo "    while the 'off' agents ran: $OFF_GOT export(s) received (want 0)"
-echo "RSS of the agent + node proxy at the end of the last run: off $(mib "${RSS_END[off]:-}") MiB, on $(mib "${RSS_END[on]:-}") MiB"
-echo
-echo "target: telemetry on >= ${TARGET}x off req/s (sampling 100 %, each file)"
-below=()
-res=
-for f in "${FILES[@]}"; do
-	r=$(awk -v a="${RPS[$f.on]}" -v b="${RPS[$f.off]}" 'BEGIN { if (a == "nan" || b + 0 == 0) print "n/a"; else printf "%.3fx\n", a / b }')
-	res+=" $f $r,"
-	awk -v on="${RPS[$f.on]}" -v off="${RPS[$f.off]}" -v t="$TARGET" 'BEGIN { exit !(on != "nan" && off + 0 > 0 && on / off >= t) }' ||
-		below+=("$f $r")
+echo "OTLP sink, what each mode's agents exported ($RUNS agent(s) each, warm-up and divert checks included):"
+for mode in "${MODES[@]:1}"; do
+	printf '    %-7s traces %d exports, %s MiB, %d spans, %d dropped; metrics %d exports, %d points; %d requests served (wrk), %d counted by the proxy\n' "$mode" \
+		"$(sink_sum "$mode" 1)" "$(mib $(($(sink_sum "$mode" 2) / 1024)))" "$(sink_sum "$mode" 3)" "$(sink_sum "$mode" 12)" \
+		"$(sink_sum "$mode" 4)" "$(sink_sum "$mode" 7)" "$(served "$mode")" "$(sink_sum "$mode" 13)"
 done
-if ((${#below[@]})); then
-	echo "result: BELOW TARGET ($(printf '%s; ' "${below[@]}" | sed 's/; $//') < ${TARGET}x)"
-else
-	echo "result: PASS (${res# }" | sed 's/,$/)/'
-fi
+SPANS_FULL=$(sink_sum full 3) DROPPED_FULL=$(sink_sum full 12) SERVED_FULL=$(sink_sum full 13)
+PRODUCED_FULL=$((SPANS_PER_REQUEST * SERVED_FULL))
+echo "    full:    delivered $SPANS_FULL + dropped $DROPPED_FULL = $((SPANS_FULL + DROPPED_FULL)) of $PRODUCED_FULL produced ($SPANS_PER_REQUEST per request the proxy counted)"
+SPANS_DEFAULT=$(sink_sum default 3) DROPPED_DEFAULT=$(sink_sum default 12) SERVED_DEFAULT=$(sink_sum default 13)
+# The default mode's sampled requests are binomial(served, 1 %): the spans should be within 5 standard deviations.
+DEFAULT_CHECK=$(awk -v s="$SPANS_DEFAULT" -v d="$DROPPED_DEFAULT" -v n="$SERVED_DEFAULT" -v p="$DEFAULT_RATIO" -v k="$SPANS_PER_REQUEST" 'BEGIN {
+	mean = n * p; sd = sqrt(n * p * (1 - p)); got = (s + d) / k
+	printf "%s %.0f %.0f %.0f %.3f", (got >= mean - 5 * sd && got <= mean + 5 * sd) ? "ok" : "off", got, mean - 5 * sd, mean + 5 * sd, (n > 0 ? 100 * got / n : 0) }')
+read -r DEFAULT_OK DEFAULT_GOT DEFAULT_LO DEFAULT_HI DEFAULT_PCT <<<"$DEFAULT_CHECK"
+echo "    default: (delivered + dropped) / $SPANS_PER_REQUEST = $DEFAULT_GOT sampled requests of $SERVED_DEFAULT = $DEFAULT_PCT % (5-sigma range of 1 %: $DEFAULT_LO..$DEFAULT_HI)"
+echo "    protobuf parse errors $(($(sink_sum full 8) + $(sink_sum default 8) + $(sink_sum metrics 8))), other requests $(($(sink_sum full 9) + $(sink_sum default 9) + $(sink_sum metrics 9)))"
+OFF_GOT=$(($(sink_sum off 1) + $(sink_sum off 4)))
+METRICS_SPANS=$(sink_sum metrics 3)
+echo "    while the 'off' agents ran: $OFF_GOT export(s) received (want 0); spans from the 'metrics' agents: $METRICS_SPANS (want 0)"
+line="RSS of the agent + node proxy at the end of the last run:"
+for mode in "${MODES[@]}"; do line+=" $mode $(mib "${RSS_END[$mode]:-}") MiB,"; done
+echo "${line%,}"
+echo
+echo "targets: metrics >= ${TARGET_RPS[metrics]}x off req/s and p99 <= ${TARGET_P99[metrics]}x; default >= ${TARGET_RPS[default]}x," \
+	"p99 <= ${TARGET_P99[default]}x; full: proxy CPU <= +${TARGET_FULL_US} us per request, every span delivered or counted as dropped"
+verdicts=() below=0
+for mode in metrics default; do
+	for f in "${FILES[@]}"; do
+		r=$(ratio "${RPS[$f.$mode]}" "${RPS[$f.off]}") q=$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")
+		if awk -v a="${RPS[$f.$mode]}" -v b="${RPS[$f.off]}" -v c="${P99[$f.$mode]}" -v d="${P99[$f.off]}" -v t="${TARGET_RPS[$mode]}" -v u="${TARGET_P99[$mode]}" \
+			'BEGIN { exit !(a != "nan" && b + 0 > 0 && d + 0 > 0 && a / b >= t && c / d <= u) }'; then
+			verdicts+=("$mode $f met ($r, p99 $q)")
+		else
+			verdicts+=("$mode $f BELOW ($r, p99 $q)") below=1
+		fi
+	done
+done
+for f in "${FILES[@]}"; do
+	dus=$(awk -v a="${PUS[$f.full]}" -v b="${PUS[$f.off]}" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%+.1f", a - b }')
+	if awk -v d="$dus" -v t="$TARGET_FULL_US" 'BEGIN { exit !(d != "nan" && d + 0 <= t) }'; then
+		verdicts+=("full $f met ($dus us)")
+	else
+		verdicts+=("full $f BELOW ($dus us)") below=1
+	fi
+done
+echo "result: $( ((below)) && echo "BELOW TARGET" || echo PASS): $(printf '%s; ' "${verdicts[@]}" | sed 's/; $//')"
 
 fail=()
 ((WRK_FAIL)) && fail+=("wrk errors")
 ((VERIFY_FAIL)) && fail+=("divert check failed $VERIFY_FAIL time(s)")
-((SPANS_ON > 0)) || fail+=("the sink received no span from the 'on' agents")
+((SPANS_FULL > 0)) || fail+=("the sink received no span from the 'full' agents")
+((SPANS_FULL + DROPPED_FULL == PRODUCED_FULL)) || fail+=("full: $((SPANS_FULL + DROPPED_FULL)) spans delivered or dropped, $PRODUCED_FULL produced")
+[[ $DEFAULT_OK == ok ]] || fail+=("default: $DEFAULT_GOT sampled requests, outside $DEFAULT_LO..$DEFAULT_HI")
+((METRICS_SPANS == 0)) || fail+=("the sink received $METRICS_SPANS spans from the metrics-only agents")
 ((OFF_GOT == 0)) || fail+=("the sink received $OFF_GOT export(s) while telemetry was off")
-((TELEMETRY_LOG_FAIL)) && fail+=("an agent's log does not say telemetry on/off as configured")
+((TELEMETRY_LOG_FAIL)) && fail+=("an agent's log does not say its telemetry as configured")
+((DROPPED_FAIL)) && fail+=("an agent exported no mesh.proxy.requests or mesh.proxy.spans.dropped")
 ((SINK_FAIL)) && fail+=("the OTLP sink died")
 ((AGENT_FAIL)) && fail+=("agent did not stop/detach cleanly")
 report_verdict "${fail[@]}"

@@ -5,7 +5,10 @@ Accepts POST /v1/traces, /v1/metrics and /v1/logs, reads the whole body, counts
 requests, bytes, spans (traces), metrics and data points (metrics) by walking
 the protobuf just deep enough, answers 200 with an empty protobuf message (an
 empty Export*ServiceResponse) and discards the body. GET /stats returns the
-counters as one JSON object. Nothing is stored.
+counters as one JSON object. Nothing is stored but the last total of each of
+the node proxy's counters (mesh.proxy.*, cumulative per proxy process, summed
+over their series), with the number of exports that carried it: "sums" and
+"sum_reports" in /stats.
 
 Threaded (one thread per connection, HTTP/1.1 keep-alive), so an exporter's
 batches are taken as fast as they arrive. Exits by itself after --max-seconds.
@@ -16,6 +19,7 @@ import argparse
 import gzip
 import json
 import os
+import struct
 import sys
 import threading
 import time
@@ -28,7 +32,9 @@ STATS = {
     "metrics_requests": 0, "metrics_bytes": 0, "metrics": 0, "data_points": 0,
     "logs_requests": 0, "logs_bytes": 0,
     "other_requests": 0, "parse_errors": 0, "first_export": None, "last_export": None,
+    "sums": {}, "sum_reports": {},
 }
+TRACKED_PREFIX = b"mesh.proxy."
 
 
 def varint(buf, i):
@@ -43,7 +49,8 @@ def varint(buf, i):
 
 
 def fields(buf):
-    """Yields (field number, wire type, value or (start, end) of a length-delimited field)."""
+    """Yields (field number, wire type, value): a varint's value, (start, end) of a length-delimited field, or the
+    offset of a fixed 64- or 32-bit one."""
     i, n = 0, len(buf)
     while i < n:
         key, i = varint(buf, i)
@@ -52,6 +59,7 @@ def fields(buf):
             value, i = varint(buf, i)
             yield number, wire, value
         elif wire == 1:
+            yield number, wire, i
             i += 8
         elif wire == 2:
             length, i = varint(buf, i)
@@ -60,6 +68,7 @@ def fields(buf):
             yield number, wire, (i, i + length)
             i += length
         elif wire == 5:
+            yield number, wire, i
             i += 4
         else:
             raise ValueError(f"wire type {wire}")
@@ -111,19 +120,36 @@ def count_spans(body):
     return spans
 
 
+def sum_value(point):
+    """NumberDataPoint.as_int (6, sfixed64) or as_double (4, double)."""
+    for number, wire, offset in fields(point):
+        if wire == 1 and number == 6:
+            return struct.unpack_from("<q", point, offset)[0]
+        if wire == 1 and number == 4:
+            return struct.unpack_from("<d", point, offset)[0]
+    return 0
+
+
 def count_metrics(body):
     # ExportMetricsServiceRequest.resource_metrics = 1 -> ResourceMetrics.scope_metrics = 2
-    # -> ScopeMetrics.metrics = 2 -> Metric.{gauge 5, sum 7, histogram 9, exponential_histogram 10,
-    # summary 11} -> data_points = 1
+    # -> ScopeMetrics.metrics = 2 -> Metric.{name 1, gauge 5, sum 7, histogram 9, exponential_histogram 10,
+    # summary 11} -> data_points = 1. Returns (metrics, points, {name: total} of the mesh.proxy.* sums).
     metrics = points = 0
+    sums = {}
     for resource in children(body, 1):
         for scope in children(resource, 2):
             for metric in children(scope, 2):
                 metrics += 1
+                name = None
                 for number, wire, value in fields(metric):
-                    if wire == 2 and number in (5, 7, 9, 10, 11):
-                        points += len(children(metric[value[0]:value[1]], 1))
-    return metrics, points
+                    if wire == 2 and number == 1:
+                        name = bytes(metric[value[0]:value[1]])
+                    elif wire == 2 and number in (5, 7, 9, 10, 11):
+                        data = children(metric[value[0]:value[1]], 1)
+                        points += len(data)
+                        if number == 7 and name is not None and name.startswith(TRACKED_PREFIX):
+                            sums[name.decode()] = sum(sum_value(p) for p in data)
+    return metrics, points, sums
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -159,6 +185,7 @@ class Handler(BaseHTTPRequestHandler):
         encoding = self.headers.get("Content-Encoding", "").lower()
         kind = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}.get(self.path.split("?")[0])
         spans = metrics = points = 0
+        sums = {}
         parse_error = 0
         try:
             if encoding == "gzip":
@@ -169,7 +196,7 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "traces":
                 spans = count_spans(view)
             elif kind == "metrics":
-                metrics, points = count_metrics(view)
+                metrics, points, sums = count_metrics(view)
         except (ValueError, IndexError, OSError, zlib.error):
             parse_error = 1
         now = time.time()
@@ -183,6 +210,9 @@ class Handler(BaseHTTPRequestHandler):
                 STATS["spans"] += spans
                 STATS["metrics"] += metrics
                 STATS["data_points"] += points
+                for name, total in sums.items():
+                    STATS["sums"][name] = total
+                    STATS["sum_reports"][name] = STATS["sum_reports"].get(name, 0) + 1
                 STATS["first_export"] = STATS["first_export"] or now
                 STATS["last_export"] = now
         self.reply(200 if kind else 404)

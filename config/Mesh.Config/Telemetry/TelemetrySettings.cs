@@ -42,7 +42,7 @@ public sealed record TracingSettings
 {
     /// <summary>
     /// The share of new traces recorded, 0 to 1; a request that arrives with a traceparent follows its caller's
-    /// decision. Null: <c>OTEL_TRACES_SAMPLER</c>, else 1 (every trace).
+    /// decision. Null: <c>OTEL_TRACES_SAMPLER</c> and <c>OTEL_TRACES_SAMPLER_ARG</c>, else 0.01 (1 %, parent-based).
     /// </summary>
     public double? SamplingRatio { get; init; }
 }

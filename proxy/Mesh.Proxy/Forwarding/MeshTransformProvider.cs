@@ -1,7 +1,7 @@
 using Mesh.Config;
 using Mesh.Proxy.Routing;
-using Mesh.Proxy.Telemetry;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
 
@@ -11,9 +11,10 @@ namespace Mesh.Proxy.Forwarding;
 /// The YARP transforms of every generated route. They read the request's <see cref="MeshRequestFeature"/>, so the
 /// header modifiers and URL rewrite come from the mesh route the request matched (several mesh routes share one YARP
 /// route per backend service). The request transform also hands the feature to the resilience handler through
-/// <see cref="HttpRequestMessage.Options"/>, when that handler has something to do for the route.
+/// <see cref="HttpRequestMessage.Options"/>, when that handler has something to do for the request, and sends a new
+/// trace's not-sampled decision upstream.
 /// </summary>
-internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentation = null) : ITransformProvider
+internal sealed class MeshTransformProvider : ITransformProvider
 {
     public void ValidateRoute(TransformRouteValidationContext context)
     {
@@ -80,9 +81,17 @@ internal sealed class MeshTransformProvider(ProxyInstrumentation? instrumentatio
             }
         }
 
-        if (feature.Route.NeedsForwardingHandler(tracing: instrumentation is not null))
+        if (feature.Route.NeedsForwardingHandler(traced: feature.Telemetry?.Activity is not null))
         {
             context.ProxyRequest.Options.Set(MeshRequestFeature.OptionsKey, feature);
+        }
+
+        if (feature.Telemetry?.UnsampledTraceparent is { } traceparent)
+        {
+            // In place of a malformed one the client may have sent, which made this a new trace.
+            RequestTransform.RemoveHeader(context, HeaderNames.TraceParent);
+            RequestTransform.RemoveHeader(context, HeaderNames.TraceState);
+            RequestTransform.AddHeader(context, HeaderNames.TraceParent, traceparent);
         }
 
         return default;

@@ -20,8 +20,8 @@ namespace Mesh.Proxy.Resilience;
 /// the client's body and can be sent once; for replay the filters stage has buffered bodies up to the limit
 /// (<see cref="RequestBody"/>), and <see cref="ForwardingAttempts"/> sends those bytes on every try. Pipeline
 /// rejections become local answers: a timeout 504, an open circuit 503, each with <c>x-mesh-error</c>.
-/// With telemetry on, each try is a client span of its own (<see cref="ProxyInstrumentation.StartAttempt"/>), since
-/// every try passes here, once, whether the route retries or not.
+/// For a traced request, each try is a client span of its own (<see cref="ProxyInstrumentation.StartAttempt"/>), since
+/// every try passes here, once, whether the route retries or not; a request that is not traced goes straight on.
 /// </remarks>
 internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inner, ILogger logger, ProxyInstrumentation? instrumentation)
     : DelegatingHandler(inner)
@@ -98,7 +98,7 @@ internal sealed partial class ResilientForwardingHandler(HttpMessageHandler inne
         MeshRequestFeature feature,
         int attempt,
         CancellationToken cancellationToken) =>
-        instrumentation is null
+        instrumentation is null || feature.Telemetry?.Activity is null
             ? base.SendAsync(message, cancellationToken)
             : SendTracedTryAsync(instrumentation, message, feature, attempt, cancellationToken);
 

@@ -87,9 +87,9 @@ internal sealed class CompiledRoute
 
     /// <summary>
     /// Whether the forwarder's resilience handler needs the request's routing decision: for the route's pipeline, or, when
-    /// <paramref name="tracing"/>, for the try's client span.
+    /// the request is <paramref name="traced"/>, for the try's client span.
     /// </summary>
-    public bool NeedsForwardingHandler(bool tracing) => tracing || HasResilience;
+    public bool NeedsForwardingHandler(bool traced) => traced || HasResilience;
 
     // RFC 9110 §9.2.2.
     private static bool IsIdempotent(string method) =>

@@ -21,7 +21,8 @@ public sealed record MeshTelemetryOptions
 
     /// <summary>
     /// The share of new traces recorded, 0 to 1, parent-based: a request whose traceparent says sampled (or not) is
-    /// recorded (or not) whatever the ratio. Null: <c>OTEL_TRACES_SAMPLER</c> and <c>_ARG</c> if set, else 1.
+    /// recorded (or not) whatever the ratio. Null: <c>OTEL_TRACES_SAMPLER</c> and <c>_ARG</c> if set, else
+    /// <see cref="ProxyTraceSampler.DefaultRatio"/> (1 %).
     /// </summary>
     public double? SamplingRatio { get; init; }
 

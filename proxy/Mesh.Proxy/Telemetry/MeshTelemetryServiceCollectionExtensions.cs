@@ -14,7 +14,10 @@ public static class MeshProxyTelemetry
     /// <summary>The proxy's <see cref="System.Diagnostics.ActivitySource"/>: a server span per request, a client span per try.</summary>
     public const string ActivitySourceName = ProxyInstrumentation.Name;
 
-    /// <summary>The proxy's <see cref="System.Diagnostics.Metrics.Meter"/>: mesh.proxy.requests, mesh.proxy.errors, mesh.proxy.request.duration.</summary>
+    /// <summary>
+    /// The proxy's <see cref="System.Diagnostics.Metrics.Meter"/>: mesh.proxy.requests, mesh.proxy.errors,
+    /// mesh.proxy.request.duration, and with its own exporters mesh.proxy.spans.dropped.
+    /// </summary>
     public const string MeterName = ProxyInstrumentation.Name;
 }
 
@@ -25,11 +28,13 @@ public static class MeshTelemetryServiceCollectionExtensions
     /// Makes the proxy create its spans and metrics, under <see cref="MeshProxyTelemetry.ActivitySourceName"/> and
     /// <see cref="MeshProxyTelemetry.MeterName"/>, for an OpenTelemetry setup of the caller's to export. Without it the
     /// proxy creates neither (and <see cref="MeshProxyHost"/> adds it, with its own exporters, when
-    /// <see cref="MeshProxyHostOptions.Telemetry"/> resolves to an endpoint).
+    /// <see cref="MeshProxyHostOptions.Telemetry"/> resolves to an endpoint). The caller's sampler decides which requests
+    /// are traced.
     /// </summary>
     public static IServiceCollection AddMeshProxyInstrumentation(this IServiceCollection services)
     {
         services.AddMetrics();
+        services.TryAddSingleton(ProxyTraceSampler.Deferring);
         services.TryAddSingleton<ProxyInstrumentation>();
         return services;
     }
@@ -37,6 +42,7 @@ public static class MeshTelemetryServiceCollectionExtensions
     /// <summary>The instrumentation, and the OpenTelemetry SDK exporting it over OTLP as <paramref name="plan"/> says.</summary>
     internal static IServiceCollection AddMeshProxyTelemetry(this IServiceCollection services, TelemetryExportPlan plan)
     {
+        services.AddSingleton(plan.Sampler);
         services.AddMeshProxyInstrumentation();
         var telemetry = services.AddOpenTelemetry().ConfigureResource(resource => plan.DescribeService(resource, TelemetryExportPlan.ProxyServiceName));
 
@@ -45,11 +51,8 @@ public static class MeshTelemetryServiceCollectionExtensions
             telemetry.WithTracing(tracing =>
             {
                 tracing.AddSource(MeshProxyTelemetry.ActivitySourceName);
-                if (plan.SamplingRatio is { } ratio)
-                {
-                    // At 1.0 the ratio sampler would decode every trace id from hex only to keep it.
-                    tracing.SetSampler(new ParentBasedSampler(ratio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(ratio)));
-                }
+                // The proxy's sampler has decided before a span is started (ProxyInstrumentation.StartRequest).
+                tracing.SetSampler(new AlwaysOnSampler());
 
                 tracing.AddOtlpExporter("mesh-traces", exporter =>
                 {
@@ -64,7 +67,15 @@ public static class MeshTelemetryServiceCollectionExtensions
 
         if (plan.Metrics)
         {
-            telemetry.WithMetrics(metrics => plan.AddOtlpMetrics(metrics, MeshProxyTelemetry.MeterName));
+            telemetry.WithMetrics(metrics =>
+            {
+                plan.AddOtlpMetrics(metrics, MeshProxyTelemetry.MeterName);
+                if (plan.Traces)
+                {
+                    // Built and disposed with the meter provider.
+                    metrics.AddInstrumentation(services => new DroppedSpanCounter(services.GetRequiredService<ProxyInstrumentation>().Meter));
+                }
+            });
         }
 
         return services;

@@ -33,8 +33,10 @@ namespace Mesh.Proxy.Telemetry;
 /// </list>
 /// <para>
 /// A try's span ends at the upstream's response headers, where the resilience handler decides on a retry; the body is
-/// streamed to the client afterwards, within the server span. When no listener wants a span (traces not exported),
-/// nothing is allocated for it and the current activity, if any, is what the upstream receives.
+/// streamed to the client afterwards, within the server span. Whether a request is traced is decided once, at its
+/// start (<see cref="ProxyTraceSampler"/>): a request that is not, and every request when nothing listens to the
+/// source (metrics only), has no span, takes no tracing path further on (no client span, no header rewriting by the
+/// resilience handler) and costs only its metrics.
 /// </para>
 /// </remarks>
 internal sealed class ProxyInstrumentation : IDisposable
@@ -55,16 +57,18 @@ internal sealed class ProxyInstrumentation : IDisposable
     private readonly object?[] _boxed = new object?[600];
 
     private readonly ActivitySource _source;
+    private readonly ProxyTraceSampler _sampler;
     private readonly ReverseProxyPropagator _propagator = new(DistributedContextPropagator.Current);
     private readonly Counter<long> _requests;
     private readonly Counter<long> _errors;
     private readonly Histogram<double> _duration;
 
-    public ProxyInstrumentation(IMeterFactory meters)
+    public ProxyInstrumentation(IMeterFactory meters, ProxyTraceSampler sampler)
     {
         var version = typeof(ProxyInstrumentation).Assembly.GetName().Version?.ToString();
         _source = new ActivitySource(Name, version);
-        var meter = meters.Create(new MeterOptions(Name) { Version = version });
+        _sampler = sampler;
+        var meter = Meter = meters.Create(new MeterOptions(Name) { Version = version });
         _requests = meter.CreateCounter<long>("mesh.proxy.requests", "{request}",
             "Requests the proxy answered, by service, route, verdict and status class.");
         _errors = meter.CreateCounter<long>("mesh.proxy.errors", "{request}",
@@ -74,13 +78,26 @@ internal sealed class ProxyInstrumentation : IDisposable
             new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
     }
 
-    /// <summary>Opens the server span of a request, continuing the client's trace if it sent one.</summary>
+    /// <summary>The proxy's meter, for instruments of other classes.</summary>
+    public Meter Meter { get; }
+
+    /// <summary>Opens the server span of a request, continuing the client's trace if it sent one, if it is sampled.</summary>
     public RequestTelemetry StartRequest(HttpContext context)
     {
+        if (!_source.HasListeners())
+        {
+            return new RequestTelemetry(activity: null, method: null);
+        }
+
         var request = context.Request;
-        var method = MethodName(request.Method);
         DistributedContextPropagator.Current.ExtractTraceIdAndState(request.Headers, GetHeader, out var traceParent, out var traceState);
         ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
+        if (!_sampler.ShouldSample(parent, out var unsampledTraceparent))
+        {
+            return new RequestTelemetry(activity: null, method: null, unsampledTraceparent);
+        }
+
+        var method = MethodName(request.Method);
 
         // A default parent context means "the current activity", which here is ASP.NET Core's hosting activity (it
         // exists whenever logging is on, and is never exported). Without a traceparent the span is a root instead.
@@ -142,6 +159,11 @@ internal sealed class ProxyInstrumentation : IDisposable
             }
 
             activity.Dispose();
+        }
+
+        if (!_requests.Enabled && !_duration.Enabled)
+        {
+            return;
         }
 
         var tags = new TagList();

@@ -10,10 +10,19 @@ namespace Mesh.Proxy.Telemetry;
 /// span attributes at once and metric labels when the request ends. Absent when telemetry is off, so every call
 /// through <see cref="RequestTelemetryExtensions.RecordVerdict"/> is then a no-op.
 /// </summary>
-internal sealed class RequestTelemetry(Activity? activity, string method)
+/// <param name="activity">The server span, or null when the request is not traced.</param>
+/// <param name="method">The span's method name; null when not traced.</param>
+/// <param name="unsampledTraceparent">For a new trace that is not sampled, the traceparent to send upstream.</param>
+internal sealed class RequestTelemetry(Activity? activity, string? method, string? unsampledTraceparent = null)
 {
-    /// <summary>The server span, or null when no listener wants it.</summary>
+    /// <summary>The server span, or null when the request is not traced (not sampled, or no listener wants spans).</summary>
     public Activity? Activity { get; } = activity;
+
+    /// <summary>
+    /// For a new trace the sampler left out, a traceparent with flags 00 for the upstream, so that the services behind
+    /// do not sample it again on their own; null otherwise.
+    /// </summary>
+    public string? UnsampledTraceparent { get; } = unsampledTraceparent;
 
     public string? Service { get; private set; }
 
@@ -40,7 +49,7 @@ internal sealed class RequestTelemetry(Activity? activity, string method)
         if (Activity is { IsAllDataRequested: true } activity)
         {
             activity.AddTag(TelemetryTags.Route, route.Id);
-            activity.DisplayName = route.SpanName(method);
+            activity.DisplayName = route.SpanName(method!);
         }
     }
 

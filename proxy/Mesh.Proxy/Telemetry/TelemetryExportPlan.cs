@@ -33,6 +33,10 @@ internal sealed class TelemetryExportPlan
         Environment = environment;
         Traces = traces;
         Metrics = metrics;
+        Sampler = options.SamplingRatio is { } ratio
+            ? new ProxyTraceSampler(followsParent: true, ratio)
+            : (environment.TryGetValue("OTEL_TRACES_SAMPLER", out var sampler) ? ProxyTraceSampler.FromVariables(sampler, environment.GetValueOrDefault("OTEL_TRACES_SAMPLER_ARG")) : null)
+                ?? new ProxyTraceSampler(followsParent: true, ProxyTraceSampler.DefaultRatio);
     }
 
     public MeshTelemetryOptions Options { get; }
@@ -44,8 +48,12 @@ internal sealed class TelemetryExportPlan
 
     public bool Metrics { get; }
 
-    /// <summary>The sampling ratio to set, or null to leave the sampler to <c>OTEL_TRACES_SAMPLER</c>.</summary>
-    public double? SamplingRatio => Options.SamplingRatio ?? (Has("OTEL_TRACES_SAMPLER") ? null : 1.0);
+    /// <summary>
+    /// Which requests are traced: the options' ratio, parent-based; else <c>OTEL_TRACES_SAMPLER</c> and <c>_ARG</c>;
+    /// else parent-based at <see cref="ProxyTraceSampler.DefaultRatio"/>. A sampler name the proxy does not know
+    /// (jaeger_remote, xray) counts as unset.
+    /// </summary>
+    public ProxyTraceSampler Sampler { get; }
 
     /// <summary>The export interval to set, or null to leave it to <c>OTEL_METRIC_EXPORT_INTERVAL</c>.</summary>
     public TimeSpan? MetricExportInterval => Options.MetricExportInterval ?? (Has("OTEL_METRIC_EXPORT_INTERVAL") ? null : DefaultMetricExportInterval);
@@ -140,7 +148,8 @@ internal sealed class TelemetryExportPlan
             OtlpExportProtocol.Grpc => "grpc",
             _ => Environment.TryGetValue(ProtocolVariable, out var protocol) ? $"{protocol} ({ProtocolVariable})" : "grpc",
         };
-        return $"{signals} to {where} over {how}";
+        var sampled = Traces ? $", traces sampled {Sampler.Describe()}" : "";
+        return $"{signals} to {where} over {how}{sampled}";
     }
 
     private bool Has(string name) => Environment.TryGetValue(name, out var value) && !string.IsNullOrWhiteSpace(value);

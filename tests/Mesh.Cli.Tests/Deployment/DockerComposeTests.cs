@@ -57,6 +57,7 @@ public class DockerComposeTests(ResolvedCompose compose) : IClassFixture<Resolve
         Assert.Equal("http://localhost:4317", environment["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         Assert.Equal("grpc", environment["OTEL_EXPORTER_OTLP_PROTOCOL"]);
         Assert.Equal("mesh-node", environment["OTEL_SERVICE_NAME"]);
+        Assert.Equal("parentbased_always_on", environment["OTEL_TRACES_SAMPLER"]);
         Assert.Contains((4317, 4317), compose.Service("jaeger").Ports());
     }
 

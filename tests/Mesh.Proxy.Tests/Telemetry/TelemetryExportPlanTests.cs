@@ -96,16 +96,34 @@ public sealed class TelemetryExportPlanTests
     }
 
     [Theory]
-    [InlineData(null, null, 1.0)]
-    [InlineData(0.25, null, 0.25)]
-    [InlineData(null, "always_off", null)]
-    [InlineData(0.5, "always_off", 0.5)]
-    public void SamplingRatio_OptionsThenSamplerVariableThenOne(double? ratio, string? sampler, double? expected)
+    [InlineData(null, null, null, true, 0.01)]
+    [InlineData(0.25, null, null, true, 0.25)]
+    [InlineData(null, "always_off", null, false, 0.0)]
+    [InlineData(null, "always_on", null, false, 1.0)]
+    [InlineData(null, "traceidratio", "0.5", false, 0.5)]
+    [InlineData(null, "parentbased_traceidratio", "0.2", true, 0.2)]
+    [InlineData(null, "parentbased_traceidratio", "2", true, 1.0)]
+    [InlineData(null, "parentbased_always_off", null, true, 0.0)]
+    [InlineData(null, "jaeger_remote", null, true, 0.01)]
+    [InlineData(0.5, "always_off", null, true, 0.5)]
+    [InlineData(0.0, "always_on", null, true, 0.0)]
+    public void Sampler_OptionsThenSamplerVariablesThenParentBasedOnePercent(double? ratio, string? sampler, string? argument, bool followsParent, double expected)
     {
-        var environment = sampler is null ? With() : With(("OTEL_TRACES_SAMPLER", sampler));
-        var plan = TelemetryExportPlan.Resolve(environment with { Endpoint = Collector, SamplingRatio = ratio })!;
+        var variables = new List<(string, string)>();
+        if (sampler is not null)
+        {
+            variables.Add(("OTEL_TRACES_SAMPLER", sampler));
+        }
 
-        Assert.Equal(expected, plan.SamplingRatio);
+        if (argument is not null)
+        {
+            variables.Add(("OTEL_TRACES_SAMPLER_ARG", argument));
+        }
+
+        var plan = TelemetryExportPlan.Resolve(With([.. variables]) with { Endpoint = Collector, SamplingRatio = ratio })!;
+
+        Assert.Equal(followsParent, plan.Sampler.FollowsParent);
+        Assert.Equal(expected, plan.Sampler.Ratio);
     }
 
     [Theory]

@@ -48,6 +48,8 @@ public sealed class TelemetryHostingTests
                 ["OTEL_RESOURCE_ATTRIBUTES"] = "deployment.environment.name=test",
                 ["OTEL_BSP_SCHEDULE_DELAY"] = "50",
                 ["OTEL_METRIC_EXPORT_INTERVAL"] = "100",
+                ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio",
+                ["OTEL_TRACES_SAMPLER_ARG"] = "1",
             },
         };
         await using var proxy = await StartProxyAsync(fromEnvironment, service);

@@ -18,8 +18,11 @@ public sealed class TelemetryCollection
 
 internal static class TelemetryTesting
 {
-    /// <summary>Export to <paramref name="receiver"/> over OTLP/HTTP, quickly, ignoring this process's OTEL_* variables.</summary>
-    public static MeshTelemetryOptions Options(OtlpReceiver receiver, double? samplingRatio = null) => new()
+    /// <summary>
+    /// Export to <paramref name="receiver"/> over OTLP/HTTP, quickly, ignoring this process's OTEL_* variables; every new
+    /// trace sampled unless <paramref name="samplingRatio"/> says otherwise (null: the proxy's default).
+    /// </summary>
+    public static MeshTelemetryOptions Options(OtlpReceiver receiver, double? samplingRatio = 1) => new()
     {
         Endpoint = receiver.HttpEndpoint,
         Protocol = OtlpExportProtocol.HttpProtobuf,
