@@ -1,10 +1,11 @@
 using System.Net;
 using Mesh.Proxy.Tests.Infrastructure;
+using Mesh.Testing.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Trace;
+using SpanKind = Mesh.Testing.Telemetry.Otlp.Trace.Span.Types.SpanKind;
 using static Mesh.Proxy.Tests.Infrastructure.Services;
 using static Mesh.Proxy.Tests.Telemetry.TelemetryTesting;
-using SpanKind = Mesh.Proxy.Tests.Telemetry.Otlp.Trace.Span.Types.SpanKind;
 
 namespace Mesh.Proxy.Tests.Telemetry;
 
