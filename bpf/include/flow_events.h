@@ -61,26 +61,31 @@ static __always_inline int flow_sample_xdp_drop(void)
 }
 
 /* An event of a TCP connection, named by one socket's own key: its local end is the source or the destination. */
+static __always_inline void flow_fill_connection(struct flow_event *event, __u32 verdict, const struct sock_key *key, __u64 cookie, int local_is_source)
+{
+	__builtin_memset(event, 0, sizeof(*event));
+	event->verdict = verdict;
+	event->family = key->family;
+	event->protocol = IPPROTO_TCP;
+	event->socket_cookie = cookie;
+	if (local_is_source) {
+		__builtin_memcpy(event->source, key->local_ip, sizeof(event->source));
+		__builtin_memcpy(event->destination, key->remote_ip, sizeof(event->destination));
+		event->source_port = key->local_port;
+		event->destination_port = key->remote_port;
+	} else {
+		__builtin_memcpy(event->source, key->remote_ip, sizeof(event->source));
+		__builtin_memcpy(event->destination, key->local_ip, sizeof(event->destination));
+		event->source_port = key->remote_port;
+		event->destination_port = key->local_port;
+	}
+}
+
 static __always_inline void flow_send_connection(__u32 verdict, const struct sock_key *key, __u64 cookie, int local_is_source)
 {
-	struct flow_event event = {
-		.verdict = verdict,
-		.family = key->family,
-		.protocol = IPPROTO_TCP,
-		.socket_cookie = cookie,
-	};
+	struct flow_event event;
 
-	if (local_is_source) {
-		__builtin_memcpy(event.source, key->local_ip, sizeof(event.source));
-		__builtin_memcpy(event.destination, key->remote_ip, sizeof(event.destination));
-		event.source_port = key->local_port;
-		event.destination_port = key->remote_port;
-	} else {
-		__builtin_memcpy(event.source, key->remote_ip, sizeof(event.source));
-		__builtin_memcpy(event.destination, key->local_ip, sizeof(event.destination));
-		event.source_port = key->remote_port;
-		event.destination_port = key->local_port;
-	}
+	flow_fill_connection(&event, verdict, key, cookie, local_is_source);
 	flow_send(&event);
 }
 
