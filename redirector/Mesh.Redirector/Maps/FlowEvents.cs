@@ -11,7 +11,6 @@ public enum FlowVerdict : uint
     Diverted = 2,
     Denied = 3,
     Dropped = 4,
-    Translated = 5,
 }
 
 /// <summary>Mirror of <c>struct flow_event</c>: one record of the flow_events ring buffer.</summary>
@@ -28,9 +27,6 @@ public unsafe struct FlowEvent
     public uint DestinationPort;
     public uint Protocol;
     public uint RuleSlot;
-    public uint ServiceId;
-    public uint EndpointPort;
-    public fixed uint Endpoint[4];
 
     public readonly IPEndPoint SourceEndPoint
     {
@@ -50,18 +46,6 @@ public unsafe struct FlowEvent
             fixed (uint* address = Destination)
             {
                 return EndPoint(address, DestinationPort);
-            }
-        }
-    }
-
-    /// <summary>Where a translated connection went instead of <see cref="DestinationEndPoint"/>.</summary>
-    public readonly IPEndPoint EndpointEndPoint
-    {
-        get
-        {
-            fixed (uint* address = Endpoint)
-            {
-                return EndPoint(address, EndpointPort);
             }
         }
     }
