@@ -345,12 +345,12 @@ int divert_established(struct bpf_sock_ops *skops)
 	as_dialled.family = original->family;
 	__builtin_memcpy(as_dialled.remote_ip, original->addr, sizeof(as_dialled.remote_ip));
 	as_dialled.remote_port = original->port;
-	flow_fill_connection(&event, original->service_id ? FLOW_TRANSLATED : FLOW_DIVERTED, &as_dialled, cookie, 1);
 	if (original->service_id) {
-		event.service_id = original->service_id;
-		__builtin_memcpy(event.endpoint, own.remote_ip, sizeof(event.endpoint));
-		event.endpoint_port = own.remote_port;
+		/* Translated: the flow to the endpoint, and which service it was for. */
+		flow_fill_connection(&event, FLOW_TRANSLATED, &own, cookie, 1);
+		event.rule_slot = original->service_id;
 	} else {
+		flow_fill_connection(&event, FLOW_DIVERTED, &as_dialled, cookie, 1);
 		divert_count(DIVERT_ESTABLISHED);
 	}
 	flow_send(&event);

@@ -266,7 +266,7 @@ enum flow_verdict {
 	FLOW_DIVERTED = 2, /* established to the node proxy; destination = the service dialled */
 	FLOW_DENIED = 3,   /* connect()/sendmsg() refused with EPERM by an L4 rule */
 	FLOW_DROPPED = 4,  /* dropped by the XDP filter (sampled) */
-	FLOW_TRANSLATED = 5, /* established to a service's endpoint; destination = the service, endpoint = where it went */
+	FLOW_TRANSLATED = 5, /* established to an endpoint of the service in rule_slot; destination = the endpoint */
 };
 
 struct flow_event {
@@ -279,10 +279,9 @@ struct flow_event {
 	__u32 source_port;  /* host order; 0 when not known yet (a denied connect) */
 	__u32 destination_port;
 	__u32 protocol;     /* IPPROTO_* */
-	__u32 rule_slot;    /* L4 statistics slot of the deciding rule (denied, dropped) */
-	__u32 service_id;   /* translated: lb_service.id of the service */
-	__u32 endpoint_port; /* translated: host order */
-	__u32 endpoint[4];  /* translated: the endpoint chosen, network order */
+	/* Denied, dropped: the L4 statistics slot of the deciding rule. Translated: the lb_service.id of the
+	 * service dialled (the destination is the endpoint chosen). */
+	__u32 rule_slot;
 };
 
 /* Written by the agent into the single-entry flow_settings array. */

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mesh.Cli.Agent.Flows;
+using Mesh.Cli.Agent.Services;
 using Mesh.Redirector.Maps;
 
 namespace Mesh.Cli.Agent;
@@ -12,7 +13,9 @@ internal sealed record StatusSnapshot(
     DivertStatus? Divert,
     L4Status? L4,
     FlowEventTotals? FlowEvents,
-    AgentMemory? Memory = null)
+    AgentMemory? Memory = null,
+    IReadOnlyList<ServiceStatus>? Services = null,
+    LbCounterSnapshot? Translation = null)
 {
     /// <summary>How the admin API writes and the CLI reads it: the kernel mirrors keep their counters in fields.</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { IncludeFields = true };
@@ -44,11 +47,12 @@ internal sealed record AgentMemory(long ResidentBytes, long HeapBytes, long Frag
 }
 
 /// <summary>Assembles a <see cref="StatusSnapshot"/> from the parts of the running agent.</summary>
-internal sealed class AgentStatusSource(SpliceAgent splice, L7Agent l7, L4Agent l4, FlowAgent flows)
+internal sealed class AgentStatusSource(SpliceAgent splice, L7Agent l7, L4Agent l4, FlowAgent flows, ServicesAgent services)
 {
     /// <summary>The agent's status now, or null while it has not finished starting.</summary>
     public StatusSnapshot? Snapshot() =>
         splice.State is { } state && splice.ReadCounters() is { } counters
-            ? new StatusSnapshot(state, counters, splice.SplicedSocketCount(), l7.DivertStatus(), l4.Status(), flows.Totals(), AgentMemory.OfThisProcess())
+            ? new StatusSnapshot(state, counters, splice.SplicedSocketCount(), l7.DivertStatus(), l4.Status(), flows.Totals(), AgentMemory.OfThisProcess(),
+                services.Status(), services.ReadCounters())
             : null;
 }

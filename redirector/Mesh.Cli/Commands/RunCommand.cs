@@ -2,6 +2,7 @@ using System.CommandLine;
 using Mesh.Cli.Agent;
 using Mesh.Cli.Agent.Flows;
 using Mesh.Cli.Agent.L7;
+using Mesh.Cli.Agent.Services;
 using Mesh.Proxy.Configuration;
 using Mesh.Redirector.Interop;
 using Mesh.Redirector.Programs;
@@ -86,6 +87,9 @@ internal static class RunCommand
         builder.Services.AddSingleton<SpliceAgent>();
         builder.Services.AddSingleton<L4Agent>();
         builder.Services.AddSingleton<L7Agent>();
+        builder.Services.AddSingleton(_ => new EndpointProbe(new HttpClient()));
+        builder.Services.AddSingleton<EndpointHealthProber>();
+        builder.Services.AddSingleton<ServicesAgent>();
         builder.Services.AddSingleton<FlowHistory>();
         builder.Services.AddSingleton<FlowAgent>();
         builder.Services.AddSingleton<AgentStatusSource>();
@@ -96,6 +100,8 @@ internal static class RunCommand
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
         builder.Services.AddHostedService(services => services.GetRequiredService<L4Agent>());
         builder.Services.AddHostedService(services => services.GetRequiredService<L7Agent>());
+        // After L7: the service table lives in the diversion's object, which the L7 path loads and pins.
+        builder.Services.AddHostedService(services => services.GetRequiredService<ServicesAgent>());
         // After the datapaths, which pin the flow ring buffer; the admin API last, once there is something to serve.
         builder.Services.AddHostedService(services => services.GetRequiredService<FlowAgent>());
         builder.Services.AddHostedService(services => services.GetRequiredService<AdminEndpoint>());

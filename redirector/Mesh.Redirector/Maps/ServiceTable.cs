@@ -53,20 +53,17 @@ public sealed class ServiceTable : IDisposable
     public void Set(IReadOnlyCollection<BalancedService> services)
     {
         var wanted = services.ToDictionary(service => LbServiceKey.From(service.EndPoint, service.Protocol), service => Slots(service));
-        var current = _services.Keys<LbServiceKey>()
-            .Select(key => (Key: key, Found: _services.TryLookup(key, out LbService entry), Entry: entry))
-            .Where(found => found.Found)
-            .ToDictionary(found => found.Key, found => found.Entry);
+        var current = Entries();
         foreach (var (key, entry) in current.Where(found => !wanted.ContainsKey(found.Key)))
         {
             _services.Delete(key);
-            var first = (entry.Id - 1) / Generations * Generations + 1;
+            var first = IndexOf(entry.Id) * Generations + 1;
             for (var id = first; id < first + Generations; id++)
             {
                 DeleteSlotsFrom(id, 0);
             }
         }
-        var usedIndexes = current.Where(found => wanted.ContainsKey(found.Key)).Select(found => (found.Value.Id - 1) / Generations).ToHashSet();
+        var usedIndexes = current.Where(found => wanted.ContainsKey(found.Key)).Select(found => IndexOf(found.Value.Id)).ToHashSet();
         var nextFree = 0u;
         foreach (var (key, slots) in wanted)
         {
@@ -74,7 +71,7 @@ public sealed class ServiceTable : IDisposable
             {
                 if (!ActiveSlotsEqual(entry, slots))
                 {
-                    var other = (entry.Id - 1) / Generations * Generations + 1 + entry.Id % Generations;
+                    var other = IndexOf(entry.Id) * Generations + 1 + entry.Id % Generations;
                     Switch(key, other, slots);
                 }
                 continue;
@@ -90,12 +87,16 @@ public sealed class ServiceTable : IDisposable
 
     /// <summary>The endpoints of the active slot table of each translated service, slot by slot.</summary>
     public IReadOnlyDictionary<LbServiceKey, IReadOnlyList<LbEndpoint>> Read() =>
-        _services.Keys<LbServiceKey>()
-            .Select(key => (Key: key, Found: _services.TryLookup(key, out LbService entry), Entry: entry))
-            .Where(found => found.Found)
-            .ToDictionary(found => found.Key, found => (IReadOnlyList<LbEndpoint>)ActiveSlots(found.Entry));
+        Entries().ToDictionary(found => found.Key, found => (IReadOnlyList<LbEndpoint>)ActiveSlots(found.Value));
 
     public LbCounterSnapshot ReadCounters() => LbCounterSnapshot.Read(_counters);
+
+    /// <summary>Which translated service each lb_service.id (of either generation) belongs to, as flow events name it.</summary>
+    public IReadOnlyDictionary<uint, LbServiceKey> ServicesByIndex() =>
+        Entries().ToDictionary(found => IndexOf(found.Value.Id), found => found.Key);
+
+    /// <summary>The service's stable index, the same for the ids of both its generations.</summary>
+    public static uint IndexOf(uint id) => (id - 1) / Generations;
 
     public void Dispose()
     {
@@ -103,6 +104,12 @@ public sealed class ServiceTable : IDisposable
         _slots.Dispose();
         _counters.Dispose();
     }
+
+    private Dictionary<LbServiceKey, LbService> Entries() =>
+        _services.Keys<LbServiceKey>()
+            .Select(key => (Key: key, Found: _services.TryLookup(key, out LbService entry), Entry: entry))
+            .Where(found => found.Found)
+            .ToDictionary(found => found.Key, found => found.Entry);
 
     private static IReadOnlyList<LbEndpoint> Slots(BalancedService service) =>
         service.Endpoints.Count == 0

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Mesh.Kernel.Tests.Infrastructure;
@@ -58,11 +59,15 @@ internal sealed class CountingEndpoint : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private readonly List<Socket> _accepted = [];
+    private readonly ConcurrentBag<EndPoint> _clients = [];
     private int _count;
 
-    public CountingEndpoint(IPAddress address, bool keepOpen = false)
+    public CountingEndpoint(IPAddress address, bool keepOpen = false, int port = 0)
     {
-        _listener = LoopbackPair.Listen(address);
+        _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Bind(new IPEndPoint(address, port));
+        _listener.Listen(1024);
         EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
         _accepting = AcceptAsync(keepOpen);
     }
@@ -70,6 +75,9 @@ internal sealed class CountingEndpoint : IDisposable
     public IPEndPoint EndPoint { get; }
 
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>How many of the connections accepted came from <paramref name="clients"/> (others, such as health probes, do not count).</summary>
+    public int CountFrom(IReadOnlySet<EndPoint> clients) => _clients.Count(clients.Contains);
 
     /// <summary>The connections accepted so far, when kept open.</summary>
     public IReadOnlyList<Socket> Accepted
@@ -116,6 +124,7 @@ internal sealed class CountingEndpoint : IDisposable
             {
                 return;
             }
+            _clients.Add(accepted.RemoteEndPoint!);
             Interlocked.Increment(ref _count);
             if (keepOpen)
             {

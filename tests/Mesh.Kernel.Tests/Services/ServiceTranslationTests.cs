@@ -194,6 +194,56 @@ public sealed class ServiceTranslationTests
         Assert.Equal(0, endpoint.Count);
     }
 
+    [Fact]
+    public async Task SendTo_UdpService_GoesToEndpointAndTheReplyComesFromTheService()
+    {
+        using var node = ServiceNode.Create();
+        using var endpoint = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        endpoint.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var service = new IPEndPoint(IPAddress.Parse("127.0.0.61"), 5353);
+        node.Set(new BalancedService(service, ProtocolType.Udp, [new WeightedEndpoint((IPEndPoint)endpoint.LocalEndPoint!)]));
+
+        using var unconnected = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        unconnected.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        Assert.Equal(service, await EchoAsync(unconnected, endpoint, socket => socket.SendToAsync("ping"u8.ToArray(), SocketFlags.None, service)));
+
+        using var connected = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        await connected.ConnectAsync(service);
+        Assert.Equal(service, connected.RemoteEndPoint);
+        Assert.Equal(service, await EchoAsync(connected, endpoint, socket => socket.SendAsync("ping"u8.ToArray(), SocketFlags.None)));
+        Assert.True(node.Table.ReadCounters().RepliesRewritten >= 2);
+    }
+
+    [Fact]
+    public async Task SendTo_DualStackSocketToUdpService_ReplyComesFromTheMappedService()
+    {
+        using var node = ServiceNode.Create();
+        using var endpoint = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        endpoint.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var service = new IPEndPoint(IPAddress.Parse("127.0.0.61"), 5353);
+        node.Set(new BalancedService(service, ProtocolType.Udp, [new WeightedEndpoint((IPEndPoint)endpoint.LocalEndPoint!)]));
+        var mapped = new IPEndPoint(service.Address.MapToIPv6(), service.Port);
+
+        using var client = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
+        client.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+
+        Assert.Equal(mapped, await EchoAsync(client, endpoint, socket => socket.SendToAsync("ping"u8.ToArray(), SocketFlags.None, mapped)));
+    }
+
+    /// <summary>Sends from <paramref name="client"/>, echoes at <paramref name="endpoint"/>, and returns where the reply came from as the client sees it.</summary>
+    private static async Task<EndPoint> EchoAsync(Socket client, Socket endpoint, Func<Socket, Task<int>> send)
+    {
+        await send(client);
+        var buffer = new byte[64];
+        var request = await endpoint.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0)).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("ping", System.Text.Encoding.ASCII.GetString(buffer, 0, request.ReceivedBytes));
+        await endpoint.SendToAsync("pong"u8.ToArray(), SocketFlags.None, request.RemoteEndPoint);
+        var any = client.AddressFamily == AddressFamily.InterNetwork ? new IPEndPoint(IPAddress.Any, 0) : new IPEndPoint(IPAddress.IPv6Any, 0);
+        var reply = await client.ReceiveFromAsync(buffer, SocketFlags.None, any).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("pong", System.Text.Encoding.ASCII.GetString(buffer, 0, reply.ReceivedBytes));
+        return reply.RemoteEndPoint;
+    }
+
     internal static async Task WaitForAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
