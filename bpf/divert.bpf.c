@@ -138,99 +138,101 @@ static __always_inline enum lb_decision translate(struct bpf_sock_addr *ctx, con
 	return LB_TO_ENDPOINT;
 }
 
+enum connect_decision {
+	CONNECT_AS_DIALLED = 0,
+	CONNECT_REWRITE = 1,  /* to the node proxy, or to an endpoint */
+	CONNECT_EPERM = 2,    /* failing closed */
+	CONNECT_REFUSED = 3,  /* no healthy endpoint */
+};
+
 /*
  * One decision for connect() (TCP and UDP) and sendmsg() (UDP): diverted to the node proxy, refused by the
- * service's fail mode, translated to an endpoint (also when failing open), or left as dialled. The proxy's
- * own connections are neither: it dials endpoints itself.
+ * service's fail mode, translated to an endpoint (also when failing open), or left as dialled; *to is
+ * where a rewrite goes. The proxy's own connections are neither: it dials endpoints itself.
  */
-static __always_inline int service_connect(struct bpf_sock_addr *ctx, const struct service_key *service, struct lb_endpoint *endpoint,
-					   enum lb_decision *translated)
+static __always_inline enum connect_decision service_connect(struct bpf_sock_addr *ctx, const struct service_key *service,
+							     struct lb_endpoint *to)
 {
 	struct divert_settings *settings = divert_settings_get();
 	__u32 protocol = CTX_READ(ctx->protocol);
+	enum divert_decision diverted = DIVERT_NO;
 	int proxy_listens;
 
-	*translated = LB_NOT_A_SERVICE;
 	if (!settings || (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) || is_proxy_upstream(settings))
-		return DIVERT_NO;
+		return CONNECT_AS_DIALLED;
 	proxy_listens = settings->proxy_port &&
 			(service->family == AF_INET ? settings->proxy_ip4 != 0
 						    : (settings->proxy_ip6[0] | settings->proxy_ip6[1] | settings->proxy_ip6[2] | settings->proxy_ip6[3]) != 0);
-	if (protocol == IPPROTO_TCP && proxy_listens) {
-		enum divert_decision decision = divert_lookup(ctx, (struct service_key *)service, settings);
-
-		if (decision != DIVERT_NO)
-			return decision;
+	if (protocol == IPPROTO_TCP && proxy_listens)
+		diverted = divert_lookup(ctx, (struct service_key *)service, settings);
+	if (diverted == DIVERT_REFUSE)
+		return CONNECT_EPERM;
+	if (diverted == DIVERT_YES) {
+		to->family = service->family;
+		to->port = settings->proxy_port;
+		if (service->family == AF_INET)
+			to->addr[0] = settings->proxy_ip4;
+		else
+			__builtin_memcpy(to->addr, settings->proxy_ip6, sizeof(to->addr));
+		return CONNECT_REWRITE;
 	}
-	*translated = translate(ctx, service, protocol, endpoint);
-	return DIVERT_NO;
+	switch (translate(ctx, service, protocol, to)) {
+	case LB_TO_ENDPOINT:
+		return CONNECT_REWRITE;
+	case LB_NO_ENDPOINT:
+		return CONNECT_REFUSED;
+	default:
+		return CONNECT_AS_DIALLED;
+	}
 }
 
-/* Applies service_connect()'s decision to an IPv4 destination: the verdict of the program. */
+/* Writes an address into an IPv6 socket's context: v4-mapped for an IPv4 one (a dual-stack socket). */
+static __always_inline void set_user_ip6(struct bpf_sock_addr *ctx, __u32 family, const __u32 addr[4], __u32 port)
+{
+	if (family == AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = addr[0];
+	} else {
+		ctx->user_ip6[0] = addr[0];
+		ctx->user_ip6[1] = addr[1];
+		ctx->user_ip6[2] = addr[2];
+		ctx->user_ip6[3] = addr[3];
+	}
+	ctx->user_port = bpf_htons((__u16)port);
+}
+
+/* The program's verdict for a decision that rewrites nothing. */
+static __always_inline int connect_verdict(enum connect_decision decision)
+{
+	if (decision == CONNECT_EPERM)
+		return 0;
+	return decision == CONNECT_REFUSED ? lb_refuse() : 1;
+}
+
+/* Applies service_connect()'s decision to an IPv4 socket. */
 static __always_inline int rewrite4(struct bpf_sock_addr *ctx, const struct service_key *service)
 {
-	struct lb_endpoint endpoint;
-	enum lb_decision translated;
-	int decision = service_connect(ctx, service, &endpoint, &translated);
+	struct lb_endpoint to;
+	enum connect_decision decision = service_connect(ctx, service, &to);
 
-	if (decision == DIVERT_REFUSE)
-		return 0;
-	if (decision == DIVERT_YES) {
-		struct divert_settings *settings = divert_settings_get();
-
-		if (!settings)
-			return 0;
-		ctx->user_ip4 = settings->proxy_ip4;
-		ctx->user_port = bpf_htons((__u16)settings->proxy_port);
-		return 1;
-	}
-	if (translated == LB_NO_ENDPOINT)
-		return lb_refuse();
-	if (translated == LB_TO_ENDPOINT) {
-		ctx->user_ip4 = endpoint.addr[0];
-		ctx->user_port = bpf_htons((__u16)endpoint.port);
-	}
+	if (decision != CONNECT_REWRITE)
+		return connect_verdict(decision);
+	ctx->user_ip4 = to.addr[0];
+	ctx->user_port = bpf_htons((__u16)to.port);
 	return 1;
 }
 
 /* The same for an IPv6 socket: an IPv6 destination, or a v4-mapped one on a dual-stack socket. */
 static __always_inline int rewrite6(struct bpf_sock_addr *ctx, const struct service_key *service)
 {
-	struct lb_endpoint endpoint;
-	enum lb_decision translated;
-	int decision = service_connect(ctx, service, &endpoint, &translated);
+	struct lb_endpoint to;
+	enum connect_decision decision = service_connect(ctx, service, &to);
 
-	if (decision == DIVERT_REFUSE)
-		return 0;
-	if (decision == DIVERT_YES) {
-		struct divert_settings *settings = divert_settings_get();
-
-		if (!settings)
-			return 0;
-		if (service->family == AF_INET) {
-			ctx->user_ip6[3] = settings->proxy_ip4;
-		} else {
-			ctx->user_ip6[0] = settings->proxy_ip6[0];
-			ctx->user_ip6[1] = settings->proxy_ip6[1];
-			ctx->user_ip6[2] = settings->proxy_ip6[2];
-			ctx->user_ip6[3] = settings->proxy_ip6[3];
-		}
-		ctx->user_port = bpf_htons((__u16)settings->proxy_port);
-		return 1;
-	}
-	if (translated == LB_NO_ENDPOINT)
-		return lb_refuse();
-	if (translated == LB_TO_ENDPOINT) {
-		if (service->family == AF_INET) {
-			ctx->user_ip6[3] = endpoint.addr[0];
-		} else {
-			ctx->user_ip6[0] = endpoint.addr[0];
-			ctx->user_ip6[1] = endpoint.addr[1];
-			ctx->user_ip6[2] = endpoint.addr[2];
-			ctx->user_ip6[3] = endpoint.addr[3];
-		}
-		ctx->user_port = bpf_htons((__u16)endpoint.port);
-	}
+	if (decision != CONNECT_REWRITE)
+		return connect_verdict(decision);
+	set_user_ip6(ctx, to.family, to.addr, to.port);
 	return 1;
 }
 
@@ -308,18 +310,10 @@ int service_recvmsg6(struct bpf_sock_addr *ctx)
 
 	service_from_ip6(&peer, ctx);
 	service = udp_service_of(ctx, &peer);
-	if (!service)
-		return 1;
-	if (service->family == AF_INET) {
-		ctx->user_ip6[3] = service->addr[0];
-	} else {
-		ctx->user_ip6[0] = service->addr[0];
-		ctx->user_ip6[1] = service->addr[1];
-		ctx->user_ip6[2] = service->addr[2];
-		ctx->user_ip6[3] = service->addr[3];
+	if (service) {
+		set_user_ip6(ctx, service->family, service->addr, service->port);
+		counter_add(&lb_counters, LB_REPLIES_REWRITTEN, 1);
 	}
-	ctx->user_port = bpf_htons((__u16)service->port);
-	counter_add(&lb_counters, LB_REPLIES_REWRITTEN, 1);
 	return 1;
 }
 
@@ -435,20 +429,8 @@ int divert_getpeername6(struct bpf_sock_addr *ctx)
 {
 	struct service_key dialled;
 
-	if (!dialled_service_of(ctx, &dialled))
-		return 1;
-	if (dialled.family == AF_INET) {
-		ctx->user_ip6[0] = 0;
-		ctx->user_ip6[1] = 0;
-		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
-		ctx->user_ip6[3] = dialled.addr[0];
-	} else {
-		ctx->user_ip6[0] = dialled.addr[0];
-		ctx->user_ip6[1] = dialled.addr[1];
-		ctx->user_ip6[2] = dialled.addr[2];
-		ctx->user_ip6[3] = dialled.addr[3];
-	}
-	ctx->user_port = bpf_htons((__u16)dialled.port);
+	if (dialled_service_of(ctx, &dialled))
+		set_user_ip6(ctx, dialled.family, dialled.addr, dialled.port);
 	return 1;
 }
 

@@ -76,8 +76,8 @@ internal sealed class CountingEndpoint : IDisposable
 
     public int Count => Volatile.Read(ref _count);
 
-    /// <summary>How many of the connections accepted came from <paramref name="clients"/> (others, such as health probes, do not count).</summary>
-    public int CountFrom(IReadOnlySet<EndPoint> clients) => _clients.Count(clients.Contains);
+    /// <summary>How many of the connections accepted came from <paramref name="client"/> (others, such as health probes, do not count).</summary>
+    public int CountFrom(IPAddress client) => _clients.Count(endpoint => ((IPEndPoint)endpoint).Address.Equals(client));
 
     /// <summary>The connections accepted so far, when kept open.</summary>
     public IReadOnlyList<Socket> Accepted

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Proxy.Routing;
 using Mesh.Redirector.Maps;
+using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Services;
 
@@ -11,7 +12,7 @@ namespace Mesh.Kernel.Tests.Services;
 /// connect() to a service without HTTP policy goes, in the kernel, to one of its endpoints by weight; the client
 /// still sees the service as its peer, and a service without endpoints refuses at once.
 /// </summary>
-public sealed class ServiceTranslationTests
+public sealed class ServiceTranslationTests(ITestOutputHelper output)
 {
     private static readonly IPEndPoint Service = new(IPAddress.Parse("127.0.0.50"), 8080);
 
@@ -58,19 +59,33 @@ public sealed class ServiceTranslationTests
     }
 
     [Fact]
-    public async Task Connect_ToServiceWithoutEndpoints_IsRefusedAtOnce()
+    public void Connect_ToServiceWithoutEndpoints_IsRefusedAtOnce()
     {
         using var node = ServiceNode.Create();
         node.Set(new BalancedService(Service, ProtocolType.Tcp, []));
 
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        var watch = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<SocketException>(async () => await client.ConnectAsync(Service));
-        watch.Stop();
+        var took = RefusalTimes(Service, 21);
+        output.WriteLine($"ECONNREFUSED after {took[took.Length / 2].TotalMilliseconds:F3} ms (median of 21), {took[^1].TotalMilliseconds:F3} ms at most");
 
-        Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
-        Assert.True(watch.ElapsedMilliseconds < 50, $"refused after {watch.ElapsedMilliseconds} ms");
-        Assert.Equal(1UL, node.Table.ReadCounters().Refused);
+        // The median: on this shared 2-core machine a single call can wait for a CPU longer than the kernel takes.
+        Assert.True(took[took.Length / 2] < TimeSpan.FromMilliseconds(50), $"refusals took {string.Join(", ", took.Select(t => $"{t.TotalMilliseconds:F2}"))} ms");
+        Assert.Equal(21UL, node.Table.ReadCounters().Refused);
+    }
+
+    /// <summary>How long each of <paramref name="count"/> blocking connect()s to <paramref name="service"/> took to fail with ECONNREFUSED, sorted.</summary>
+    internal static TimeSpan[] RefusalTimes(IPEndPoint service, int count)
+    {
+        var took = new TimeSpan[count];
+        for (var i = 0; i < count; i++)
+        {
+            using var client = new Socket(service.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            var watch = Stopwatch.StartNew();
+            var error = Assert.Throws<SocketException>(() => client.Connect(service));
+            took[i] = watch.Elapsed;
+            Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+        }
+        Array.Sort(took);
+        return took;
     }
 
     [Fact]
