@@ -75,7 +75,7 @@ services:
 EOF4
 log "kernel $(uname -r), $(nproc) CPUs; nginx (1 worker, no keep-alive) on 127.0.0.1:$NGINX_PORT in $CG"
 log "service web $SVC_ADDR:$SVC_PORT -> 127.0.0.1:$NGINX_PORT; $RUNS run(s) x {direct,translated}; wrk -t1 -c$CONNS -d${DURATION}s"
-start_agent lb --config "$TMP/mesh.yaml"
+start_agent lb --config "$TMP/mesh.yaml" --proxy-port "$(pick_port)" # another agent may hold the default port
 
 # Warm-up, not measured.
 run_in_cgroup "$TMP/warmup.txt" timeout -k 5 30 wrk -t1 -c"$CONNS" -d1s "http://$SVC_ADDR:$SVC_PORT/1k.bin" || true

@@ -40,8 +40,12 @@ struct {
  */
 static __noinline void flow_send(struct flow_event *event)
 {
+	/* The agent polls every 100 ms anyway: waking it per event cost every new connection a context switch
+	 * (about a tenth of the connect rate on 2 CPUs); it is woken only once a quarter of the ring is full. */
+	__u64 flags = bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) > FLOW_RING_BYTES / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
 	event->timestamp_ns = bpf_ktime_get_boot_ns();
-	if (bpf_ringbuf_output(&flow_events, event, sizeof(*event), 0) == 0)
+	if (bpf_ringbuf_output(&flow_events, event, sizeof(*event), flags) == 0)
 		counter_add(&flow_counters, FLOW_EVENTS_SENT, 1);
 	else
 		counter_add(&flow_counters, FLOW_EVENTS_LOST, 1);

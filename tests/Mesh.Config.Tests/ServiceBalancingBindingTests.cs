@@ -93,6 +93,14 @@ public class ServiceBalancingBindingTests
     }
 
     [Fact]
+    public void Parse_UdpServiceWithHealthCheck_IsAnError()
+    {
+        var error = SingleError(Service + "    protocol: udp\n    endpoints: [127.0.0.1:5353]\n    healthCheck: { interval: 1s }\n");
+
+        AssertError(error, 7, 5, "UDP service, whose endpoints are not probed");
+    }
+
+    [Fact]
     public void Parse_UdpServiceWithRules_IsAnError()
     {
         var error = SingleError(Service + "    protocol: udp\n    endpoints: [127.0.0.1:5353]\n    default: deny\n");

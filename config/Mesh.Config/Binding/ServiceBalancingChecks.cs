@@ -16,5 +16,9 @@ internal static class ServiceBalancingChecks
         {
             errors.Add(serviceNode, $"'{path}' is a UDP service with HTTP policy ('rules' or 'default: deny'), which only TCP services can have; remove the policy or 'protocol: udp'");
         }
+        if (service.Transport == ServiceTransport.Udp && (serviceNode as MappingNode)?.Find("healthCheck") is { } check)
+        {
+            errors.Add(check.Key, $"'{path}.healthCheck' is set on a UDP service, whose endpoints are not probed (a TCP or HTTP check says nothing about a UDP server); remove it");
+        }
     }
 }

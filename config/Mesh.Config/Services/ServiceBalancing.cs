@@ -11,7 +11,7 @@ public sealed partial record ServiceConfig
     /// <summary>The endpoints given a weight other than 1 (<c>- endpoint: ..., weight: 3</c>).</summary>
     public ValueList<EndpointWeight> Weights { get; init; } = [];
 
-    /// <summary>How the agent probes the endpoints; an endpoint failing it gets no new connection.</summary>
+    /// <summary>How the agent probes the endpoints; an endpoint failing it gets no new connection. UDP endpoints are not probed.</summary>
     public HealthCheck HealthCheck { get; init; } = new();
 
     /// <summary>The share of connections <paramref name="endpoint"/> gets, relative to the others' weights.</summary>

@@ -87,7 +87,8 @@ internal static class RunCommand
         builder.Services.AddSingleton<SpliceAgent>();
         builder.Services.AddSingleton<L4Agent>();
         builder.Services.AddSingleton<L7Agent>();
-        builder.Services.AddSingleton(_ => new EndpointProbe(new HttpClient()));
+        // Health checks go to the endpoints themselves, never through an HTTP proxy from the environment.
+        builder.Services.AddSingleton(_ => new EndpointProbe(new HttpClient(new SocketsHttpHandler { UseProxy = false })));
         builder.Services.AddSingleton<EndpointHealthProber>();
         builder.Services.AddSingleton<ServicesAgent>();
         builder.Services.AddSingleton<FlowHistory>();

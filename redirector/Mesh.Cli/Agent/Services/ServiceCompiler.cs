@@ -9,7 +9,7 @@ internal static class ServiceCompiler
 {
     public static IEnumerable<ServiceConfig> Translated(MeshConfig config) => config.Services.Where(service => service.IsTranslated);
 
-    /// <summary>What each endpoint of <paramref name="service"/> is probed with.</summary>
+    /// <summary>What each endpoint of <paramref name="service"/> is probed with; UDP ones are not probed (always healthy).</summary>
     public static IEnumerable<ProbeTarget> Targets(ServiceConfig service) =>
         service.TranslatableEndpoints.Select(endpoint => new ProbeTarget(endpoint, service.HealthCheck));
 

@@ -96,7 +96,10 @@ internal sealed partial class ServicesAgent : IHostedService, IAsyncDisposable
             {
                 config = change ?? config;
             }
-            await ApplyAsync(config ?? _current!);
+            if ((config ?? _current) is { } next)
+            {
+                await ApplyAsync(next);
+            }
         }
     }
 
@@ -105,7 +108,7 @@ internal sealed partial class ServicesAgent : IHostedService, IAsyncDisposable
         try
         {
             var services = ServiceCompiler.Translated(config).ToList();
-            await _prober.SetTargetsAsync([.. services.SelectMany(ServiceCompiler.Targets).Distinct()]);
+            await _prober.SetTargetsAsync([.. services.Where(service => service.Transport == ServiceTransport.Tcp).SelectMany(ServiceCompiler.Targets).Distinct()]);
             var compiled = services.Select(service => ServiceCompiler.Compile(service, _prober.IsHealthy)).ToList();
             _table!.Set(compiled);
             _current = config;
