@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * L7 diversion: connect() to a service with HTTP policy is rewritten to the node proxy's
+ * Service translation and L7 diversion, one decision per connect(). A service with HTTP policy is
+ * diverted: connect() to it is rewritten to the node proxy's
  * listener, and the proxy recovers the original destination with the standard
  * getsockopt(SO_ORIGINAL_DST), as behind an iptables REDIRECT. That keeps the proxy free of
- * any BPF knowledge; this file answers the getsockopt from the maps.
+ * any BPF knowledge; this file answers the getsockopt from the maps. Any other service (and one
+ * failing open) is translated: connect() goes to one of its endpoints, chosen here (service_lb.h).
  *
  * The original destination is recorded by socket cookie at connect() (the source port is not
  * chosen yet), then moved to a key of the connection's tuple once it is established, which is
@@ -14,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include "sock_addr.h"
 #include "divert_maps.h"
+#include "service_lb.h"
 #include "flow_events.h"
 
 #define SOL_IP 0
@@ -86,68 +89,231 @@ static __always_inline enum divert_decision divert_lookup(struct bpf_sock_addr *
 	return DIVERT_YES;
 }
 
+/* The service key of a dialled IPv4 address, or of an IPv6 one that is v4-mapped (dual stack). */
+static __always_inline void service_from_ip6(struct service_key *service, struct bpf_sock_addr *ctx)
+{
+	service->family = AF_INET6;
+	service->addr[0] = CTX_READ(ctx->user_ip6[0]);
+	service->addr[1] = CTX_READ(ctx->user_ip6[1]);
+	service->addr[2] = CTX_READ(ctx->user_ip6[2]);
+	service->addr[3] = CTX_READ(ctx->user_ip6[3]);
+	service->port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
+	if (ipv6_is_v4_mapped(service->addr)) {
+		service->family = AF_INET;
+		service->addr[0] = service->addr[3];
+		service->addr[1] = service->addr[2] = service->addr[3] = 0;
+	}
+}
+
+/*
+ * Picks the endpoint of a translated service. A TCP connection's service is recorded as a diverted one's
+ * is (by cookie, then by tuple in sock_ops), so getpeername() and flows name the service; a UDP socket's
+ * by the endpoint, for its replies (recvmsg) and getpeername().
+ */
+static __always_inline enum lb_decision translate(struct bpf_sock_addr *ctx, const struct service_key *service, __u32 protocol,
+						  struct lb_endpoint *endpoint)
+{
+	struct lb_service_key key = { .family = service->family, .port = service->port, .protocol = protocol };
+	enum lb_decision decision;
+	__u32 service_id = 0;
+
+	__builtin_memcpy(key.addr, service->addr, sizeof(key.addr));
+	decision = lb_choose(&key, endpoint, &service_id);
+	if (decision != LB_TO_ENDPOINT)
+		return decision;
+	if (endpoint->family != service->family)
+		return LB_NO_ENDPOINT; /* the agent never writes one: a socket cannot change family */
+	if (protocol == IPPROTO_TCP) {
+		struct original_dst original = { .family = service->family, .port = service->port, .service_id = service_id };
+		__u64 cookie = bpf_get_socket_cookie(ctx);
+
+		__builtin_memcpy(original.addr, service->addr, sizeof(original.addr));
+		bpf_map_update_elem(&divert_by_cookie, &cookie, &original, BPF_ANY);
+	} else {
+		struct lb_udp_flow flow = { .socket_cookie = bpf_get_socket_cookie(ctx), .family = endpoint->family, .port = endpoint->port };
+
+		__builtin_memcpy(flow.addr, endpoint->addr, sizeof(flow.addr));
+		bpf_map_update_elem(&lb_udp_replies, &flow, &key, BPF_ANY);
+	}
+	return LB_TO_ENDPOINT;
+}
+
+enum connect_decision {
+	CONNECT_AS_DIALLED = 0,
+	CONNECT_REWRITE = 1,  /* to the node proxy, or to an endpoint */
+	CONNECT_EPERM = 2,    /* failing closed */
+	CONNECT_REFUSED = 3,  /* no healthy endpoint */
+};
+
+/*
+ * One decision for connect() (TCP and UDP) and sendmsg() (UDP): diverted to the node proxy, refused by the
+ * service's fail mode, translated to an endpoint (also when failing open), or left as dialled; *to is
+ * where a rewrite goes. The proxy's own connections are neither: it dials endpoints itself.
+ */
+static __always_inline enum connect_decision service_connect(struct bpf_sock_addr *ctx, const struct service_key *service,
+							     struct lb_endpoint *to)
+{
+	struct divert_settings *settings = divert_settings_get();
+	__u32 protocol = CTX_READ(ctx->protocol);
+	enum divert_decision diverted = DIVERT_NO;
+	int proxy_listens;
+
+	if (!settings || (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) || is_proxy_upstream(settings))
+		return CONNECT_AS_DIALLED;
+	proxy_listens = settings->proxy_port &&
+			(service->family == AF_INET ? settings->proxy_ip4 != 0
+						    : (settings->proxy_ip6[0] | settings->proxy_ip6[1] | settings->proxy_ip6[2] | settings->proxy_ip6[3]) != 0);
+	if (protocol == IPPROTO_TCP && proxy_listens)
+		diverted = divert_lookup(ctx, (struct service_key *)service, settings);
+	if (diverted == DIVERT_REFUSE)
+		return CONNECT_EPERM;
+	if (diverted == DIVERT_YES) {
+		to->family = service->family;
+		to->port = settings->proxy_port;
+		if (service->family == AF_INET)
+			to->addr[0] = settings->proxy_ip4;
+		else
+			__builtin_memcpy(to->addr, settings->proxy_ip6, sizeof(to->addr));
+		return CONNECT_REWRITE;
+	}
+	switch (translate(ctx, service, protocol, to)) {
+	case LB_TO_ENDPOINT:
+		return CONNECT_REWRITE;
+	case LB_NO_ENDPOINT:
+		return CONNECT_REFUSED;
+	default:
+		return CONNECT_AS_DIALLED;
+	}
+}
+
+/* Writes an address into an IPv6 socket's context: v4-mapped for an IPv4 one (a dual-stack socket). */
+static __always_inline void set_user_ip6(struct bpf_sock_addr *ctx, __u32 family, const __u32 addr[4], __u32 port)
+{
+	if (family == AF_INET) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = addr[0];
+	} else {
+		ctx->user_ip6[0] = addr[0];
+		ctx->user_ip6[1] = addr[1];
+		ctx->user_ip6[2] = addr[2];
+		ctx->user_ip6[3] = addr[3];
+	}
+	ctx->user_port = bpf_htons((__u16)port);
+}
+
+/* The program's verdict for a decision that rewrites nothing. */
+static __always_inline int connect_verdict(enum connect_decision decision)
+{
+	if (decision == CONNECT_EPERM)
+		return 0;
+	return decision == CONNECT_REFUSED ? lb_refuse() : 1;
+}
+
+/* Applies service_connect()'s decision to an IPv4 socket. */
+static __always_inline int rewrite4(struct bpf_sock_addr *ctx, const struct service_key *service)
+{
+	struct lb_endpoint to;
+	enum connect_decision decision = service_connect(ctx, service, &to);
+
+	if (decision != CONNECT_REWRITE)
+		return connect_verdict(decision);
+	ctx->user_ip4 = to.addr[0];
+	ctx->user_port = bpf_htons((__u16)to.port);
+	return 1;
+}
+
+/* The same for an IPv6 socket: an IPv6 destination, or a v4-mapped one on a dual-stack socket. */
+static __always_inline int rewrite6(struct bpf_sock_addr *ctx, const struct service_key *service)
+{
+	struct lb_endpoint to;
+	enum connect_decision decision = service_connect(ctx, service, &to);
+
+	if (decision != CONNECT_REWRITE)
+		return connect_verdict(decision);
+	set_user_ip6(ctx, to.family, to.addr, to.port);
+	return 1;
+}
+
 SEC("cgroup/connect4")
 int divert_connect4(struct bpf_sock_addr *ctx)
 {
-	struct divert_settings *settings = divert_settings_get();
 	struct service_key service = { .family = AF_INET };
-
-	if (!settings || !settings->proxy_port || !settings->proxy_ip4 || CTX_READ(ctx->protocol) != IPPROTO_TCP)
-		return 1;
-	if (is_proxy_upstream(settings))
-		return 1;
-	enum divert_decision decision;
 
 	service.addr[0] = CTX_READ(ctx->user_ip4);
 	service.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	decision = divert_lookup(ctx, &service, settings);
-	if (decision != DIVERT_YES)
-		return decision == DIVERT_REFUSE ? 0 : 1;
-	ctx->user_ip4 = settings->proxy_ip4;
-	ctx->user_port = bpf_htons((__u16)settings->proxy_port);
-	return 1;
+	return rewrite4(ctx, &service);
 }
 
 SEC("cgroup/connect6")
 int divert_connect6(struct bpf_sock_addr *ctx)
 {
-	struct divert_settings *settings = divert_settings_get();
-	struct service_key service = { .family = AF_INET6 };
-	enum divert_decision decision;
+	struct service_key service;
 
-	if (!settings || !settings->proxy_port || CTX_READ(ctx->protocol) != IPPROTO_TCP)
-		return 1;
-	if (is_proxy_upstream(settings))
-		return 1;
-	service.addr[0] = CTX_READ(ctx->user_ip6[0]);
-	service.addr[1] = CTX_READ(ctx->user_ip6[1]);
-	service.addr[2] = CTX_READ(ctx->user_ip6[2]);
-	service.addr[3] = CTX_READ(ctx->user_ip6[3]);
+	service_from_ip6(&service, ctx);
+	return rewrite6(ctx, &service);
+}
+
+/* Unconnected UDP: each datagram to a service goes to an endpoint (per datagram, as Cilium's socket LB does). */
+SEC("cgroup/sendmsg4")
+int service_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct service_key service = { .family = AF_INET };
+
+	service.addr[0] = CTX_READ(ctx->user_ip4);
 	service.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
+	return rewrite4(ctx, &service);
+}
 
-	if (ipv6_is_v4_mapped(service.addr)) {
-		/* A dual-stack socket dialling an IPv4 service: look it up and redirect as IPv4. */
-		if (!settings->proxy_ip4)
-			return 1;
-		service.family = AF_INET;
-		service.addr[0] = service.addr[3];
-		service.addr[1] = service.addr[2] = service.addr[3] = 0;
-		decision = divert_lookup(ctx, &service, settings);
-		if (decision != DIVERT_YES)
-			return decision == DIVERT_REFUSE ? 0 : 1;
-		ctx->user_ip6[3] = settings->proxy_ip4;
-	} else {
-		if (!settings->proxy_ip6[0] && !settings->proxy_ip6[1] && !settings->proxy_ip6[2] && !settings->proxy_ip6[3])
-			return 1;
-		decision = divert_lookup(ctx, &service, settings);
-		if (decision != DIVERT_YES)
-			return decision == DIVERT_REFUSE ? 0 : 1;
-		ctx->user_ip6[0] = settings->proxy_ip6[0];
-		ctx->user_ip6[1] = settings->proxy_ip6[1];
-		ctx->user_ip6[2] = settings->proxy_ip6[2];
-		ctx->user_ip6[3] = settings->proxy_ip6[3];
+SEC("cgroup/sendmsg6")
+int service_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct service_key service;
+
+	service_from_ip6(&service, ctx);
+	return rewrite6(ctx, &service);
+}
+
+/* The service a UDP socket sent to, by the endpoint a datagram came from (or the socket is connected to). */
+static __always_inline struct lb_service_key *udp_service_of(struct bpf_sock_addr *ctx, const struct service_key *peer)
+{
+	struct lb_udp_flow flow = { .socket_cookie = bpf_get_socket_cookie(ctx), .family = peer->family, .port = peer->port };
+
+	__builtin_memcpy(flow.addr, peer->addr, sizeof(flow.addr));
+	return bpf_map_lookup_elem(&lb_udp_replies, &flow);
+}
+
+/* A reply from an endpoint names the service as its source, as the client expects. */
+SEC("cgroup/recvmsg4")
+int service_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	struct service_key peer = { .family = AF_INET };
+	struct lb_service_key *service;
+
+	peer.addr[0] = CTX_READ(ctx->user_ip4);
+	peer.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
+	service = udp_service_of(ctx, &peer);
+	if (service) {
+		ctx->user_ip4 = service->addr[0];
+		ctx->user_port = bpf_htons((__u16)service->port);
+		counter_add(&lb_counters, LB_REPLIES_REWRITTEN, 1);
 	}
-	ctx->user_port = bpf_htons((__u16)settings->proxy_port);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int service_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	struct service_key peer;
+	struct lb_service_key *service;
+
+	service_from_ip6(&peer, ctx);
+	service = udp_service_of(ctx, &peer);
+	if (service) {
+		set_user_ip6(ctx, service->family, service->addr, service->port);
+		counter_add(&lb_counters, LB_REPLIES_REWRITTEN, 1);
+	}
 	return 1;
 }
 
@@ -156,6 +322,7 @@ int divert_established(struct bpf_sock_ops *skops)
 {
 	struct original_dst *original;
 	struct sock_key own, proxy_side, as_dialled;
+	struct flow_event event;
 	__u64 cookie;
 
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
@@ -172,9 +339,16 @@ int divert_established(struct bpf_sock_ops *skops)
 	as_dialled.family = original->family;
 	__builtin_memcpy(as_dialled.remote_ip, original->addr, sizeof(as_dialled.remote_ip));
 	as_dialled.remote_port = original->port;
-	flow_send_connection(FLOW_DIVERTED, &as_dialled, cookie, 1);
+	if (original->service_id) {
+		/* Translated: the flow to the endpoint, and which service it was for. */
+		flow_fill_connection(&event, FLOW_TRANSLATED, &own, cookie, 1);
+		event.rule_slot = original->service_id;
+	} else {
+		flow_fill_connection(&event, FLOW_DIVERTED, &as_dialled, cookie, 1);
+		divert_count(DIVERT_ESTABLISHED);
+	}
+	flow_send(&event);
 	bpf_map_delete_elem(&divert_by_cookie, &cookie);
-	divert_count(DIVERT_ESTABLISHED);
 	return 1;
 }
 
@@ -203,29 +377,49 @@ static __always_inline void sock_key_from_sock(struct bpf_sock *sk, struct sock_
 }
 
 /*
- * getpeername() on a diverted client socket names the service it dialled, not the proxy, so the
- * application sees the same peer as without Mesh (as Cilium's socket load-balancer does).
+ * getpeername() on a diverted or translated client socket names the service it dialled, not the proxy
+ * or the endpoint, so the application sees the same peer as without Mesh (as Cilium's socket LB does).
  */
-static __always_inline struct original_dst *original_dst_of_client(struct bpf_sock_addr *ctx)
+static __always_inline int dialled_service_of(struct bpf_sock_addr *ctx, struct service_key *dialled)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct sock_key own, proxy_side;
+	struct original_dst *original;
 
 	if (!sk)
-		return NULL;
+		return 0;
 	sock_key_from_sock(sk, &own, bpf_get_netns_cookie(ctx));
+	if (CTX_READ(sk->protocol) == IPPROTO_UDP) {
+		struct service_key peer = { .family = own.family, .port = own.remote_port };
+		struct lb_service_key *service;
+
+		__builtin_memcpy(peer.addr, own.remote_ip, sizeof(peer.addr));
+		service = udp_service_of(ctx, &peer);
+		if (!service)
+			return 0;
+		dialled->family = service->family;
+		dialled->port = service->port;
+		__builtin_memcpy(dialled->addr, service->addr, sizeof(dialled->addr));
+		return 1;
+	}
 	sock_key_peer(&own, &proxy_side);
-	return bpf_map_lookup_elem(&divert_by_tuple, &proxy_side);
+	original = bpf_map_lookup_elem(&divert_by_tuple, &proxy_side);
+	if (!original)
+		return 0;
+	dialled->family = original->family;
+	dialled->port = original->port;
+	__builtin_memcpy(dialled->addr, original->addr, sizeof(dialled->addr));
+	return 1;
 }
 
 SEC("cgroup/getpeername4")
 int divert_getpeername4(struct bpf_sock_addr *ctx)
 {
-	struct original_dst *original = original_dst_of_client(ctx);
+	struct service_key dialled;
 
-	if (original && original->family == AF_INET) {
-		ctx->user_ip4 = original->addr[0];
-		ctx->user_port = bpf_htons((__u16)original->port);
+	if (dialled_service_of(ctx, &dialled) && dialled.family == AF_INET) {
+		ctx->user_ip4 = dialled.addr[0];
+		ctx->user_port = bpf_htons((__u16)dialled.port);
 	}
 	return 1;
 }
@@ -233,22 +427,10 @@ int divert_getpeername4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int divert_getpeername6(struct bpf_sock_addr *ctx)
 {
-	struct original_dst *original = original_dst_of_client(ctx);
+	struct service_key dialled;
 
-	if (!original)
-		return 1;
-	if (original->family == AF_INET) {
-		ctx->user_ip6[0] = 0;
-		ctx->user_ip6[1] = 0;
-		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
-		ctx->user_ip6[3] = original->addr[0];
-	} else {
-		ctx->user_ip6[0] = original->addr[0];
-		ctx->user_ip6[1] = original->addr[1];
-		ctx->user_ip6[2] = original->addr[2];
-		ctx->user_ip6[3] = original->addr[3];
-	}
-	ctx->user_port = bpf_htons((__u16)original->port);
+	if (dialled_service_of(ctx, &dialled))
+		set_user_ip6(ctx, dialled.family, dialled.addr, dialled.port);
 	return 1;
 }
 

@@ -36,12 +36,17 @@ static __always_inline __u32 socket_protocol(struct bpf_sock_addr *ctx)
 	return l4_policy_protocol(CTX_READ(ctx->protocol));
 }
 
-/* 1 lets the call go on; 0 makes it fail with EPERM. */
-static __always_inline int judge_socket_call(struct l4_flow *flow, __u64 cookie)
+/*
+ * Nonzero lets the call go on; 0 makes it fail with EPERM. A global function, verified once on its own: inlined, the
+ * rule loop was explored again for every path of each caller, which took connect6 past the verifier's 1M insns.
+ */
+__noinline int judge_socket_call(struct l4_flow *flow, __u64 cookie)
 {
 	struct l4_verdict verdict;
 	struct l4_rule_stats *stats;
 
+	if (!flow)
+		return 1;
 	flow->has_port = flow->protocol == IPPROTO_TCP || flow->protocol == IPPROTO_UDP;
 	l4_flow_unmap(flow);
 	l4_decide(flow, &verdict);
@@ -89,7 +94,7 @@ int local_connect4(struct bpf_sock_addr *ctx)
 	flow_source_of_socket4(ctx, &flow);
 	flow.destination[0] = CTX_READ(ctx->user_ip4);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx)) ? 1 : 0;
 }
 
 SEC("cgroup/connect6")
@@ -100,7 +105,7 @@ int local_connect6(struct bpf_sock_addr *ctx)
 	flow_source_of_socket6(ctx, &flow);
 	flow_destination6(ctx, &flow);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx)) ? 1 : 0;
 }
 
 SEC("cgroup/sendmsg4")
@@ -113,7 +118,7 @@ int local_sendmsg4(struct bpf_sock_addr *ctx)
 		flow_source_of_socket4(ctx, &flow);
 	flow.destination[0] = CTX_READ(ctx->user_ip4);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx)) ? 1 : 0;
 }
 
 SEC("cgroup/sendmsg6")
@@ -129,7 +134,7 @@ int local_sendmsg6(struct bpf_sock_addr *ctx)
 		flow_source_of_socket6(ctx, &flow);
 	flow_destination6(ctx, &flow);
 	flow.port = bpf_ntohs((__u16)CTX_READ(ctx->user_port));
-	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx));
+	return judge_socket_call(&flow, bpf_get_socket_cookie(ctx)) ? 1 : 0;
 }
 
 /* Whether the socket belongs to the workload cgroup or one below it. */

@@ -1,4 +1,4 @@
-# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, ab-bench.sh, xdp-bench.sh,
+# lib.sh: helpers shared by the load tests (splice-bench.sh, l7-bench.sh, ab-bench.sh, xdp-bench.sh, service-lb-bench.sh,
 # telemetry-bench.sh, soak.sh, connections.sh).
 # Sourced, not run. Before sourcing, the script sets:
 #   BENCH_NAME  its name, used in messages ("splice-bench")

@@ -40,8 +40,12 @@ struct {
  */
 static __noinline void flow_send(struct flow_event *event)
 {
+	/* The agent polls every 100 ms anyway: waking it per event cost every new connection a context switch
+	 * (about a tenth of the connect rate on 2 CPUs); it is woken only once a quarter of the ring is full. */
+	__u64 flags = bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) > FLOW_RING_BYTES / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
 	event->timestamp_ns = bpf_ktime_get_boot_ns();
-	if (bpf_ringbuf_output(&flow_events, event, sizeof(*event), 0) == 0)
+	if (bpf_ringbuf_output(&flow_events, event, sizeof(*event), flags) == 0)
 		counter_add(&flow_counters, FLOW_EVENTS_SENT, 1);
 	else
 		counter_add(&flow_counters, FLOW_EVENTS_LOST, 1);
@@ -61,26 +65,31 @@ static __always_inline int flow_sample_xdp_drop(void)
 }
 
 /* An event of a TCP connection, named by one socket's own key: its local end is the source or the destination. */
+static __always_inline void flow_fill_connection(struct flow_event *event, __u32 verdict, const struct sock_key *key, __u64 cookie, int local_is_source)
+{
+	__builtin_memset(event, 0, sizeof(*event));
+	event->verdict = verdict;
+	event->family = key->family;
+	event->protocol = IPPROTO_TCP;
+	event->socket_cookie = cookie;
+	if (local_is_source) {
+		__builtin_memcpy(event->source, key->local_ip, sizeof(event->source));
+		__builtin_memcpy(event->destination, key->remote_ip, sizeof(event->destination));
+		event->source_port = key->local_port;
+		event->destination_port = key->remote_port;
+	} else {
+		__builtin_memcpy(event->source, key->remote_ip, sizeof(event->source));
+		__builtin_memcpy(event->destination, key->local_ip, sizeof(event->destination));
+		event->source_port = key->remote_port;
+		event->destination_port = key->local_port;
+	}
+}
+
 static __always_inline void flow_send_connection(__u32 verdict, const struct sock_key *key, __u64 cookie, int local_is_source)
 {
-	struct flow_event event = {
-		.verdict = verdict,
-		.family = key->family,
-		.protocol = IPPROTO_TCP,
-		.socket_cookie = cookie,
-	};
+	struct flow_event event;
 
-	if (local_is_source) {
-		__builtin_memcpy(event.source, key->local_ip, sizeof(event.source));
-		__builtin_memcpy(event.destination, key->remote_ip, sizeof(event.destination));
-		event.source_port = key->local_port;
-		event.destination_port = key->remote_port;
-	} else {
-		__builtin_memcpy(event.source, key->remote_ip, sizeof(event.source));
-		__builtin_memcpy(event.destination, key->local_ip, sizeof(event.destination));
-		event.source_port = key->remote_port;
-		event.destination_port = key->local_port;
-	}
+	flow_fill_connection(&event, verdict, key, cookie, local_is_source);
 	flow_send(&event);
 }
 

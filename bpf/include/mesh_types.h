@@ -87,6 +87,10 @@ struct original_dst {
 	/* The deepest cgroup in source_cgroups that the connecting process was in (or below); 0: none.
 	 * The proxy reads it with getsockopt(SOL_IP, MESH_SO_SOURCE_CGROUP) to name the client's service. */
 	__u64 source_cgroup;
+	/* The translated service's lb_service.id (nonzero) when the connection went to one of its endpoints
+	 * rather than to the node proxy: the flow is reported as translated. */
+	__u32 service_id;
+	__u32 pad;
 };
 
 /* getsockopt(SOL_IP or SOL_IPV6, MESH_SO_SOURCE_CGROUP) on the proxy's accepted socket: the
@@ -107,6 +111,63 @@ struct divert_settings {
 	/* The proxy counts as down when its last heartbeat (divert_heartbeat, CLOCK_BOOTTIME) is older
 	 * than this; 0: no watchdog, always up. */
 	__u64 heartbeat_timeout_ns;
+};
+
+/*
+ * Service translation (socket-level load balancing): connect() and, for UDP, sendmsg() to a service
+ * address:port is rewritten to one of its endpoints. lb_services names each service's slot table,
+ * lb_slots holds the table, in which an endpoint occupies as many slots as its weight. A change
+ * writes the table under the service's other generation and then switches lb_service with one write.
+ */
+#define LB_MAX_SERVICES 4096
+#define LB_MAX_SLOTS 1024 /* per service: the weights, scaled down to fit */
+#define LB_GENERATIONS 2
+
+/* Key of lb_services: the address, port and protocol clients dial. */
+struct lb_service_key {
+	__u32 family;
+	__u32 addr[4];   /* network order; IPv4 in addr[0] */
+	__u32 port;      /* host order */
+	__u32 protocol;  /* IPPROTO_TCP or IPPROTO_UDP */
+};
+
+struct lb_service {
+	/* The active slot table: the service's index * LB_GENERATIONS + generation, plus 1 (0 is "none"). */
+	__u32 id;
+	/* Slots 0..slot_count-1 of the table; 0: no healthy endpoint, connect() is refused at once. */
+	__u32 slot_count;
+	/* The next turn of the weighted round robin, advanced by every connection. */
+	__u32 next;
+	__u32 pad;
+};
+
+/* Key of lb_slots. */
+struct lb_slot_key {
+	__u32 id;   /* lb_service.id */
+	__u32 slot;
+};
+
+/* An endpoint in a slot: where the connection goes instead. */
+struct lb_endpoint {
+	__u32 family;
+	__u32 addr[4];  /* network order; IPv4 in addr[0] */
+	__u32 port;     /* host order */
+};
+
+/* Key of lb_udp_replies: a UDP socket and the endpoint it sent to, whose replies name the service. */
+struct lb_udp_flow {
+	__u64 socket_cookie;
+	__u32 family;
+	__u32 addr[4];  /* the endpoint's, network order */
+	__u32 port;     /* host order */
+};
+
+/* Indexes into the per-CPU lb_counters array. */
+enum lb_counter {
+	LB_TRANSLATED = 0,        /* connect()/sendmsg() rewritten to an endpoint */
+	LB_REFUSED = 1,           /* no healthy endpoint: refused with ECONNREFUSED */
+	LB_REPLIES_REWRITTEN = 2, /* UDP replies whose source became the service again */
+	LB_COUNTER_MAX = 3,
 };
 
 /* Indexes into the per-CPU divert_counters array. */
@@ -205,6 +266,7 @@ enum flow_verdict {
 	FLOW_DIVERTED = 2, /* established to the node proxy; destination = the service dialled */
 	FLOW_DENIED = 3,   /* connect()/sendmsg() refused with EPERM by an L4 rule */
 	FLOW_DROPPED = 4,  /* dropped by the XDP filter (sampled) */
+	FLOW_TRANSLATED = 5, /* established to an endpoint of the service in rule_slot; destination = the endpoint */
 };
 
 struct flow_event {
@@ -217,7 +279,9 @@ struct flow_event {
 	__u32 source_port;  /* host order; 0 when not known yet (a denied connect) */
 	__u32 destination_port;
 	__u32 protocol;     /* IPPROTO_* */
-	__u32 rule_slot;    /* L4 statistics slot of the deciding rule (denied, dropped) */
+	/* Denied, dropped: the L4 statistics slot of the deciding rule. Translated: the lb_service.id of the
+	 * service dialled (the destination is the endpoint chosen). */
+	__u32 rule_slot;
 };
 
 /* Written by the agent into the single-entry flow_settings array. */

@@ -3,6 +3,7 @@ using Mesh.Agent.Discovery;
 using Mesh.Agent.Flows;
 using Mesh.Agent.L4;
 using Mesh.Agent.L7;
+using Mesh.Agent.Services;
 using Mesh.Agent.Splice;
 using Mesh.Agent.Telemetry;
 using Mesh.Datapath.Interop;
@@ -28,6 +29,10 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddSingleton<SpliceAgent>();
         services.AddSingleton<L4Agent>();
         services.AddSingleton<L7Agent>();
+        // Health checks go to the endpoints themselves, never through an HTTP proxy from the environment.
+        services.AddSingleton(_ => new EndpointProbe(new HttpClient(new SocketsHttpHandler { UseProxy = false })));
+        services.AddSingleton<EndpointHealthProber>();
+        services.AddSingleton<ServicesAgent>();
         services.AddSingleton<FlowHistory>();
         services.AddSingleton<FlowAgent>();
         services.AddSingleton<AgentStatusSource>();
@@ -40,6 +45,8 @@ public static class MeshAgentServiceCollectionExtensions
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
         services.AddHostedService(provider => provider.GetRequiredService<L4Agent>());
         services.AddHostedService(provider => provider.GetRequiredService<L7Agent>());
+        // After L7: the service table lives in the diversion's object, which the L7 path loads and pins.
+        services.AddHostedService(provider => provider.GetRequiredService<ServicesAgent>());
         // After the datapaths, which pin the flow ring buffer; the admin API last, once there is something to serve.
         services.AddHostedService(provider => provider.GetRequiredService<FlowAgent>());
         services.AddHostedService(provider => provider.GetRequiredService<AdminEndpoint>());

@@ -188,7 +188,7 @@ public class ServicesValidationTests
     }
 
     [Theory]
-    [InlineData("protocol: http2", 15, "'services[0].protocol' is 'http2', which is not one of http1, h2c; did you mean 'http1'?")]
+    [InlineData("protocol: http2", 15, "'services[0].protocol' is 'http2', which is not one of http1, h2c, udp; did you mean 'http1'?")]
     [InlineData("failMode: Closed", 15, "'services[0].failMode' is 'Closed', which is not one of closed, open; write 'closed' (the case matters)")]
     [InlineData("default: reject", 14, "'services[0].default' is 'reject', which is not one of allow, deny; write one of allow, deny")]
     public void Parse_UnknownWord_ListsWords(string line, int column, string message)

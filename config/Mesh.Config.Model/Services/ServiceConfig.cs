@@ -7,7 +7,7 @@ namespace Mesh.Config;
 /// <see cref="Address"/>:<see cref="Port"/>. A service with HTTP policy has its connections
 /// diverted to the node's proxy, which applies <see cref="Rules"/>; any other service is only spliced.
 /// </summary>
-public sealed record ServiceConfig
+public sealed partial record ServiceConfig
 {
     /// <summary>Unique in the file, a DNS label (lower-case letters, digits and '-'); other services' backendRefs, mirrors and allowFrom name it.</summary>
     public required string Name { get; init; }

@@ -10,7 +10,6 @@ internal sealed class ServiceBinder
     public static readonly IPAddress NoAddress = IPAddress.Any;
 
     private static readonly (string, FailMode)[] FailModes = [("closed", FailMode.Closed), ("open", FailMode.Open)];
-    private static readonly (string, UpstreamProtocol)[] Protocols = [("http1", UpstreamProtocol.Http1), ("h2c", UpstreamProtocol.H2c)];
     private static readonly (string, RouteAction)[] Defaults = [("allow", RouteAction.Allow), ("deny", RouteAction.Deny)];
 
     private readonly MappingBinder<Draft> _service;
@@ -19,6 +18,8 @@ internal sealed class ServiceBinder
     {
         var source = new ServiceSourceBinder();
         var rule = new RuleBinder(services);
+        var endpoint = new EndpointBinder();
+        var healthCheck = new HealthCheckBinder();
         _service = new(
         [
             new("name", (d, value, path, errors) =>
@@ -29,10 +30,12 @@ internal sealed class ServiceBinder
                 d.With(s => ScalarValues.ReadInteger(value, path, 1, 65535, "8080", errors) is { } port ? s with { Port = port } : s), Required: "port: 8080"),
             new("endpoints", (d, value, path, errors) =>
             {
-                d.Endpoints = ListValues.Bind(value, path, "- 127.0.0.1:9001", (item, itemPath) => NetworkValues.ReadEndpoint(item, itemPath, errors), errors);
+                var weighted = ListValues.Bind(value, path, "- 127.0.0.1:9001", (item, itemPath) => endpoint.Bind(item, itemPath, errors), errors);
+                d.Endpoints = [.. weighted.Select(item => new BoundItem<IPEndPoint?>(item.Node, item.Item?.EndPoint, item.IsValid))];
+                d.EndpointsNode = value;
                 ListValues.ReportDuplicates(d.Endpoints, e => e is null ? null : NetworkValues.Normalized(e), EqualityComparer<IPEndPoint>.Default,
                     (endpoint, first) => $"the endpoint {endpoint} is already listed at line {first.Node.Line}; list each once", errors);
-                return d.With(s => s with { Endpoints = d.Endpoints.Values() });
+                return d.With(s => s with { Endpoints = d.Endpoints.Values(), Weights = ValueList.From(weighted.Values().Where(w => w.Weight != 1)) });
             }),
             new("selector", (d, value, path, errors) =>
             {
@@ -40,7 +43,10 @@ internal sealed class ServiceBinder
                 return d.With(s => s with { Selector = LabelValues.ReadSelector(value, path, "mesh.service: catalog", errors) });
             }),
             new("protocol", (d, value, path, errors) =>
-                d.With(s => ScalarValues.ReadWord(value, path, Protocols, errors) is { } protocol ? s with { Protocol = protocol } : s)),
+                d.With(s => ScalarValues.ReadWord(value, path, ServiceProtocol.Words, errors) is { } protocol
+                    ? s with { Protocol = protocol.Upstream, Transport = protocol.Transport }
+                    : s)),
+            new("healthCheck", (d, value, path, errors) => d.With(s => s with { HealthCheck = healthCheck.Bind(value, path, errors) })),
             new("failMode", (d, value, path, errors) =>
                 d.With(s => ScalarValues.ReadWord(value, path, FailModes, errors) is { } mode ? s with { FailMode = mode } : s)),
             new("default", (d, value, path, errors) =>
@@ -77,6 +83,7 @@ internal sealed class ServiceBinder
         {
             service = service with { Endpoints = [service.EndPoint] };
         }
+        ServiceBalancingChecks.Check(service, draft.EndpointsNode, path, node, errors);
 
         // A rule with a mistake elsewhere still has a name worth comparing.
         ListValues.ReportDuplicates(draft.Rules.Select(r => r with { IsValid = true }), r => r.Rule.Name, StringComparer.Ordinal,
@@ -97,6 +104,8 @@ internal sealed class ServiceBinder
         public ServiceConfig Service { get; private set; } = new() { Name = "", Address = NoAddress, Port = 0 };
 
         public List<BoundItem<IPEndPoint?>>? Endpoints { get; set; }
+
+        public ConfigNode? EndpointsNode { get; set; }
 
         public List<BoundItem<BoundRule>> Rules { get; set; } = [];
 

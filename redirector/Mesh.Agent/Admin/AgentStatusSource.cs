@@ -1,16 +1,18 @@
 using Mesh.Agent.Flows;
 using Mesh.Agent.L4;
 using Mesh.Agent.L7;
+using Mesh.Agent.Services;
 using Mesh.Agent.Splice;
 
 namespace Mesh.Agent.Admin;
 
 /// <summary>Assembles a <see cref="StatusSnapshot"/> from the parts of the running agent.</summary>
-internal sealed class AgentStatusSource(SpliceAgent splice, L7Agent l7, L4Agent l4, FlowAgent flows)
+internal sealed class AgentStatusSource(SpliceAgent splice, L7Agent l7, L4Agent l4, FlowAgent flows, ServicesAgent services)
 {
     /// <summary>The agent's status now, or null while it has not finished starting.</summary>
     public StatusSnapshot? Snapshot() =>
         splice.State is { } state && splice.ReadCounters() is { } counters
-            ? new StatusSnapshot(state, counters, splice.SplicedSocketCount(), l7.DivertStatus(), l4.Status(), flows.Totals(), AgentMemory.OfThisProcess())
+            ? new StatusSnapshot(state, counters, splice.SplicedSocketCount(), l7.DivertStatus(), l4.Status(), flows.Totals(), AgentMemory.OfThisProcess(),
+                services.Status(), services.ReadCounters())
             : null;
 }

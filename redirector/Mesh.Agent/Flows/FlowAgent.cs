@@ -1,4 +1,5 @@
 using Mesh.Agent.L4;
+using Mesh.Agent.Services;
 using Mesh.Config;
 using Mesh.Datapath.Flows;
 using Mesh.Datapath.Interop;
@@ -21,19 +22,21 @@ internal sealed class FlowAgent : IHostedService, IDisposable
     private readonly AgentConfig _config;
     private readonly AgentOverrides _overrides;
     private readonly L4Agent _l4;
+    private readonly ServicesAgent _services;
     private readonly ILogger<FlowAgent> _logger;
     private FlowEventReader? _reader;
     private BpfMap? _counters;
     private volatile FlowNames _names;
 
-    public FlowAgent(AgentConfig config, AgentOverrides overrides, L4Agent l4, FlowHistory history, ILogger<FlowAgent> logger)
+    public FlowAgent(AgentConfig config, AgentOverrides overrides, L4Agent l4, ServicesAgent services, FlowHistory history, ILogger<FlowAgent> logger)
     {
         _config = config;
         _overrides = overrides;
         _l4 = l4;
+        _services = services;
         _logger = logger;
         History = history;
-        _names = new FlowNames(config.Current, l4.RuleNameOfSlot);
+        _names = new FlowNames(config.Current, l4.RuleNameOfSlot, services.ServiceNameOf);
     }
 
     public FlowHistory History { get; }
@@ -71,5 +74,5 @@ internal sealed class FlowAgent : IHostedService, IDisposable
         _counters = null;
     }
 
-    private void OnConfigChanged(object? sender, MeshConfig config) => _names = new FlowNames(config, _l4.RuleNameOfSlot);
+    private void OnConfigChanged(object? sender, MeshConfig config) => _names = new FlowNames(config, _l4.RuleNameOfSlot, _services.ServiceNameOf);
 }

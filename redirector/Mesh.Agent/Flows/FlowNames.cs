@@ -10,10 +10,13 @@ internal sealed class FlowNames
 {
     private readonly Dictionary<IPEndPoint, string> _serviceOf;
     private readonly Func<uint, string?> _ruleOfSlot;
+    private readonly Func<uint, string?> _serviceOfId;
 
-    public FlowNames(MeshConfig config, Func<uint, string?> ruleOfSlot)
+    /// <param name="serviceOfId">The name of the translated service of an lb_service.id (a translated flow's rule_slot).</param>
+    public FlowNames(MeshConfig config, Func<uint, string?> ruleOfSlot, Func<uint, string?> serviceOfId)
     {
         _ruleOfSlot = ruleOfSlot;
+        _serviceOfId = serviceOfId;
         _serviceOf = new Dictionary<IPEndPoint, string>();
         // A service is known by the address clients dial and by each of its endpoints.
         foreach (var service in config.Services)
@@ -39,7 +42,7 @@ internal sealed class FlowNames
             ProtocolName(flow.Protocol),
             Format(flow.SourceEndPoint),
             Format(destination),
-            _serviceOf.GetValueOrDefault(destination),
+            (verdict == FlowVerdict.Translated ? _serviceOfId(flow.RuleSlot) : null) ?? _serviceOf.GetValueOrDefault(destination),
             verdict is FlowVerdict.Denied or FlowVerdict.Dropped ? _ruleOfSlot(flow.RuleSlot) : null);
     }
 

@@ -16,7 +16,7 @@ public sealed record FlowRecord(
     [property: JsonPropertyName("rule")] string? Rule)
 {
     /// <summary>The verdict names of `--verdict`, as the JSON spells them.</summary>
-    public static readonly IReadOnlyList<string> Verdicts = ["spliced", "diverted", "denied", "dropped"];
+    public static readonly IReadOnlyList<string> Verdicts = ["spliced", "diverted", "translated", "denied", "dropped"];
 
     public bool Matches(string? service, string? verdict) =>
         (service is null || string.Equals(Service, service, StringComparison.Ordinal))

@@ -1,6 +1,7 @@
 using System.Text;
 using Mesh.Agent.Admin;
 using Mesh.Agent.L4;
+using Mesh.Agent.Services;
 using Mesh.Datapath.Maps;
 using Mesh.Datapath.Programs;
 
@@ -11,7 +12,7 @@ internal static class StatusReport
 {
     public static string Render(StatusSnapshot status)
     {
-        var (state, counters, splicedSockets, divert, l4, flowEvents, memory) = status;
+        var (state, counters, splicedSockets, divert, l4, flowEvents, memory, services, translation) = status;
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
         text.AppendLine($"splice: {(state.SpliceEnabled ? "on" : "off")}");
@@ -26,6 +27,7 @@ internal static class StatusReport
                 [DivertDatapath.EstablishedProgram, "sock_ops", $"cgroup {state.Cgroup}"],
                 [DivertDatapath.OriginalDstProgram, "cgroup/getsockopt", $"cgroup {state.Cgroup}"],
                 [$"{DivertDatapath.GetPeerName4Program}/6", "cgroup/getpeername4, getpeername6", $"cgroup {state.Cgroup}"],
+                [$"{DivertDatapath.SendMsg4Program}/6, {DivertDatapath.RecvMsg4Program}/6", "cgroup/sendmsg4, sendmsg6, recvmsg4, recvmsg6", $"cgroup {state.Cgroup}"],
             ],
             .. l4 is null ? Array.Empty<string[]>() :
             [
@@ -45,6 +47,10 @@ internal static class StatusReport
             ["messages passed to TCP", counters.MessagesPassed.ToString("N0")],
             ["bytes passed to TCP", counters.BytesPassed.ToString("N0")],
         ]);
+        if (services is { Count: > 0 })
+        {
+            AppendServices(text, services, translation);
+        }
         if (divert is not null)
         {
             text.AppendLine();
@@ -82,6 +88,26 @@ internal static class StatusReport
     }
 
     private static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Each translated service's endpoints, one row each, with the health the kernel's choice follows.</summary>
+    private static void AppendServices(StringBuilder text, IReadOnlyList<ServiceStatus> services, LbCounterSnapshot? counters)
+    {
+        text.AppendLine();
+        AppendTable(text, ["SERVICE", "ADDRESS", "PROTOCOL", "ENDPOINT", "WEIGHT", "HEALTH"],
+        [
+            .. services.SelectMany(service => service.Endpoints.Count == 0
+                ? [[service.Name, service.Address, service.Protocol, "-", "-", "-"]]
+                : service.Endpoints.Select(endpoint => new[]
+                {
+                    service.Name, service.Address, service.Protocol, endpoint.EndPoint, endpoint.Weight.ToString(), endpoint.Healthy ? "healthy" : "unhealthy",
+                })),
+        ]);
+        if (counters is not null)
+        {
+            text.AppendLine($"service translation: {counters.Translated:N0} connect/sendmsg call(s) sent to an endpoint, {counters.Refused:N0} refused "
+                + $"(no healthy endpoint), {counters.RepliesRewritten:N0} UDP repl(ies) named the service");
+        }
+    }
 
     private static void AppendL4(StringBuilder text, L4Status l4)
     {

@@ -64,6 +64,12 @@ public sealed unsafe class FlowEventReader : IDisposable
         while (!_stop.IsCancellationRequested)
         {
             var result = LibBpf.RingBufferPoll(_ringBuffer, PollTimeoutMs);
+            // The programs wake the reader only once the ring fills up (see flow_send): a poll that timed out
+            // still takes what was written meanwhile.
+            if (result == 0)
+            {
+                result = LibBpf.RingBufferConsume(_ringBuffer);
+            }
             if (result < 0 && result != Interrupted)
             {
                 _logger.LogError("Reading flow events failed (errno {Errno}); no more flow events until the agent restarts", -result);

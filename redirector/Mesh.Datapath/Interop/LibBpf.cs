@@ -70,6 +70,9 @@ internal static unsafe partial class LibBpf
     [LibraryImport(Library, EntryPoint = "ring_buffer__poll")]
     public static partial int RingBufferPoll(IntPtr ringBuffer, int timeoutMs);
 
+    [LibraryImport(Library, EntryPoint = "ring_buffer__consume")]
+    public static partial int RingBufferConsume(IntPtr ringBuffer);
+
     [LibraryImport(Library, EntryPoint = "ring_buffer__free")]
     public static partial void RingBufferFree(IntPtr ringBuffer);
 

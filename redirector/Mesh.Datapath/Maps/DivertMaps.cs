@@ -38,6 +38,8 @@ public unsafe struct OriginalDst
     public fixed uint Addr[4];
     public uint Port;
     public ulong SourceCgroup;
+    public uint ServiceId;
+    public uint Pad;
 }
 
 /// <summary>Mirror of <c>struct divert_settings</c>: the node proxy's listener and the uid whose connections are its own.</summary>

@@ -11,6 +11,7 @@ public enum FlowVerdict : uint
     Diverted = 2,
     Denied = 3,
     Dropped = 4,
+    Translated = 5,
 }
 
 /// <summary>Mirror of <c>struct flow_event</c>: one record of the flow_events ring buffer.</summary>

@@ -16,6 +16,10 @@ public static class MapNames
     public const string DivertCounters = "divert_counters";
     public const string DivertHeartbeat = "divert_heartbeat";
     public const string SourceCgroups = "source_cgroups";
+    public const string LbServices = "lb_services";
+    public const string LbSlots = "lb_slots";
+    public const string LbUdpReplies = "lb_udp_replies";
+    public const string LbCounters = "lb_counters";
 
     public const string L4Sources = "l4_sources";
     public const string L4Destinations = "l4_destinations";
@@ -32,8 +36,9 @@ public static class MapNames
     /// <summary>The maps of the kernel splice (splice_maps.h).</summary>
     public static readonly IReadOnlyList<string> Splice = [SpliceSockets, SpliceCounters, SpliceSettings, SpliceDirections, NodeAddresses];
 
-    /// <summary>The maps of the L7 diversion (divert_maps.h).</summary>
-    public static readonly IReadOnlyList<string> Divert = [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters, DivertHeartbeat, SourceCgroups];
+    /// <summary>The maps of the L7 diversion and the service translation (divert_maps.h, service_lb.h).</summary>
+    public static readonly IReadOnlyList<string> Divert =
+        [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters, DivertHeartbeat, SourceCgroups, LbServices, LbSlots, LbUdpReplies, LbCounters];
 
     /// <summary>The maps of the L3/L4 policy (l4_maps.h).</summary>
     public static readonly IReadOnlyList<string> L4 = [L4Sources, L4Destinations, L4Rules, L4Generations, L4Active, L4RuleStats, L4Counters];

@@ -8,10 +8,11 @@ using Microsoft.Extensions.Logging;
 namespace Mesh.Datapath.Programs;
 
 /// <summary>
-/// The L7 diversion while it is attached: connect4/connect6 rewrite connections to services with
-/// HTTP policy to the node proxy, sock_ops records their original destination by tuple, and a
-/// getsockopt hook answers the proxy's SO_ORIGINAL_DST from it, and getpeername hooks show the
-/// client the service it dialled. Disposing detaches and unpins.
+/// The L7 diversion and the service translation while they are attached: connect4/connect6 rewrite connections to
+/// services with HTTP policy to the node proxy and those to other services to an endpoint (<see cref="ServiceTable"/>),
+/// sock_ops records their original destination by tuple, a getsockopt hook answers the proxy's SO_ORIGINAL_DST from
+/// it, and getpeername hooks show the client the service it dialled; sendmsg/recvmsg do the same for UDP services.
+/// Disposing detaches and unpins.
 /// </summary>
 public sealed class DivertDatapath : IDisposable
 {
@@ -21,7 +22,15 @@ public sealed class DivertDatapath : IDisposable
     public const string OriginalDstProgram = "divert_original_dst";
     public const string GetPeerName4Program = "divert_getpeername4";
     public const string GetPeerName6Program = "divert_getpeername6";
-    private static readonly string[] Programs = [Connect4Program, Connect6Program, EstablishedProgram, OriginalDstProgram, GetPeerName4Program, GetPeerName6Program];
+    public const string SendMsg4Program = "service_sendmsg4";
+    public const string SendMsg6Program = "service_sendmsg6";
+    public const string RecvMsg4Program = "service_recvmsg4";
+    public const string RecvMsg6Program = "service_recvmsg6";
+    private static readonly string[] Programs =
+    [
+        Connect4Program, Connect6Program, SendMsg4Program, SendMsg6Program,
+        EstablishedProgram, OriginalDstProgram, GetPeerName4Program, GetPeerName6Program, RecvMsg4Program, RecvMsg6Program,
+    ];
 
     private readonly ILogger _logger;
     private readonly PinnedObjectLoader _loader;
@@ -49,7 +58,7 @@ public sealed class DivertDatapath : IDisposable
             _heartbeat = _resources.Push(divert.Map(MapNames.DivertHeartbeat));
             _sourceCgroups = _resources.Push(divert.Map(MapNames.SourceCgroups));
             WriteSettings();
-            // connect4/6 go last, so the first diverted connection already finds the programs
+            // connect4/6 and sendmsg4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
             foreach (var name in Programs.Reverse())
             {

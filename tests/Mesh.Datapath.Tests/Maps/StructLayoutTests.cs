@@ -23,6 +23,12 @@ public sealed class StructLayoutTests
         { "divert.bpf.o", "service_policy", typeof(ServicePolicy) },
         { "divert.bpf.o", "original_dst", typeof(OriginalDst) },
         { "divert.bpf.o", "divert_settings", typeof(DivertSettings) },
+        { "divert.bpf.o", "lb_service_key", typeof(LbServiceKey) },
+        { "divert.bpf.o", "lb_service", typeof(LbService) },
+        { "divert.bpf.o", "lb_slot_key", typeof(LbSlotKey) },
+        { "divert.bpf.o", "lb_endpoint", typeof(LbEndpoint) },
+        { "divert.bpf.o", "lb_udp_flow", typeof(LbUdpFlow) },
+        { "divert.bpf.o", "flow_event", typeof(FlowEvent) },
         { "xdp_filter.bpf.o", "l4_prefix_key", typeof(L4PrefixKey) },
         { "xdp_filter.bpf.o", "l4_rule_set", typeof(L4RuleSet) },
         { "xdp_filter.bpf.o", "l4_rule", typeof(L4RuleEntry) },
@@ -57,6 +63,9 @@ public sealed class StructLayoutTests
 
     [Fact]
     public void DivertCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<DivertCounter>("divert_counter", "DIVERT");
+
+    [Fact]
+    public void LbCounter_Values_MatchHeaderEnum() => AssertEnumMirrors<LbCounter>("lb_counter", "LB");
 
     [Fact]
     public void L4Counter_Values_MatchHeaderEnum() => AssertEnumMirrors<L4Counter>("l4_counter", "L4");

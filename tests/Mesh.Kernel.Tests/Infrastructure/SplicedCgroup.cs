@@ -69,9 +69,11 @@ public sealed class SplicedCgroup : IDisposable
     public const uint ProxyUid = 1337;
 
     /// <summary>Attaches the L7 diversion to the same cgroup, sending diverted connections to <paramref name="proxy"/>.</summary>
-    public DivertDatapath AttachDivert(IPEndPoint proxy)
+    public DivertDatapath AttachDivert(IPEndPoint proxy, TimeSpan? heartbeatTimeout = null)
     {
-        Divert = DivertDatapath.Attach(new DivertOptions { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory, ProxyIpv4 = proxy, ProxyUid = ProxyUid }, _libBpfLog, NullLogger.Instance);
+        Divert = DivertDatapath.Attach(
+            new DivertOptions { CgroupPath = _cgroup.Path, PinDirectory = PinDirectory, ProxyIpv4 = proxy, ProxyUid = ProxyUid, HeartbeatTimeout = heartbeatTimeout },
+            _libBpfLog, NullLogger.Instance);
         return Divert;
     }
 
