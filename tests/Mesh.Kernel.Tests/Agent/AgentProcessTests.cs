@@ -88,7 +88,9 @@ public sealed class AgentProcessTests
         Assert.Equal(maps, await sandbox.PinnedMapIdsAsync());
         var attached = (await BpfTool.CgroupProgramsAsync(sandbox.CgroupPath)).Select(program => program.Split(' ').Last()).Order().ToList();
         string[] expected = [SpliceDatapath.SockOpsProgram, DivertDatapath.Connect4Program, DivertDatapath.Connect6Program, DivertDatapath.EstablishedProgram,
-            DivertDatapath.OriginalDstProgram, DivertDatapath.GetPeerName4Program, DivertDatapath.GetPeerName6Program, .. L4Datapath.SocketPrograms];
+            DivertDatapath.OriginalDstProgram, DivertDatapath.GetPeerName4Program, DivertDatapath.GetPeerName6Program,
+            DivertDatapath.SendMsg4Program, DivertDatapath.SendMsg6Program, DivertDatapath.RecvMsg4Program, DivertDatapath.RecvMsg6Program,
+            .. L4Datapath.SocketPrograms];
         Assert.True(attached.SequenceEqual(expected.Order()),
             $"after the restart the cgroup must carry each of Mesh's programs exactly once: {string.Join(", ", attached)}");
         var before = await sandbox.BytesRedirectedFromStatusAsync();
