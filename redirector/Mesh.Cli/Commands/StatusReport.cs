@@ -43,6 +43,11 @@ internal static class StatusReport
             ["lookups missed", counters.LookupsMissed.ToString("N0")],
             ["messages passed to TCP", counters.MessagesPassed.ToString("N0")],
             ["bytes passed to TCP", counters.BytesPassed.ToString("N0")],
+            ["send directions spliced", counters.DirectionsSpliced.ToString("N0")],
+            ["  of them switched from TCP", counters.DirectionsSwitched.ToString("N0")],
+            ["send directions kept on TCP", counters.DirectionsKeptOnTcp.ToString("N0")],
+            ["messages waiting for the reader to drain TCP", counters.MessagesAwaitingReader.ToString("N0")],
+            ["messages held back for a full reader", counters.MessagesHeldForReader.ToString("N0")],
         ]);
         if (divert is not null)
         {
