@@ -72,10 +72,11 @@ public sealed class ConnectionLifecycleTests(ITestOutputHelper output)
             ServerReceived: request.Length, ServerReceivedSha: SocketStreams.Sha256(request), ServerEnding: "EOF",
             ClientReceived: reply.Length, ClientReceivedSha: SocketStreams.Sha256(reply), ClientEnding: "EOF"), withoutMesh);
         Assert.Equal(withoutMesh, spliced);
-        // Both directions went through the splice: the request before the shutdown, the reply after it.
+        // Both directions went through the splice: the request before the shutdown, the reply after it
+        // (each up to the bound on bytes queued for a reader, then over TCP).
         Assert.Equal(2UL, moved.SocketsRegistered);
-        Assert.Equal((ulong)(request.Length + reply.Length), moved.BytesRedirected);
-        Assert.Equal(0UL, moved.BytesPassed);
+        Assert.Equal(2UL, moved.DirectionsSpliced);
+        Assert.Equal((ulong)(request.Length + reply.Length), moved.BytesRedirected + moved.BytesPassed);
     }
 
     /// <summary>
@@ -159,10 +160,11 @@ public sealed class ConnectionLifecycleTests(ITestOutputHelper output)
             ClientSendAfterReset: nameof(SocketError.Shutdown)), withoutMesh);
         Assert.Equal(withoutMesh, spliced);
         Assert.Equal(2UL, moved.SocketsRegistered);
-        Assert.Equal((ulong)(request.Length + response.Length), moved.BytesRedirected);
-        // The client's byte after EOF found the server gone from the map and went to TCP, which is
-        // what made the server's kernel answer with the reset.
-        Assert.Equal(1UL, moved.BytesPassed);
+        Assert.Equal(2UL, moved.DirectionsSpliced);
+        // The client's byte after EOF found the server gone and went to TCP, which is what made the
+        // server's kernel answer with the reset.
+        Assert.Equal(1UL, moved.LookupsMissed);
+        Assert.Equal((ulong)(request.Length + response.Length + 1), moved.BytesRedirected + moved.BytesPassed);
     }
 
     /// <summary>

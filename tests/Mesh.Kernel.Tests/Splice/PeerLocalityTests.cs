@@ -61,6 +61,7 @@ public sealed class PeerLocalityTests
 
         var after = cgroup.Counters();
         Assert.Equal(before.SocketsRegistered + 2, after.SocketsRegistered);
-        Assert.True(after.BytesRedirected - before.BytesRedirected >= (ulong)payload.Length);
+        Assert.Equal(1UL, after.Minus(before).DirectionsSpliced);
+        Assert.Equal((ulong)payload.Length, after.Minus(before).BytesRedirected + after.Minus(before).BytesPassed);
     }
 }
