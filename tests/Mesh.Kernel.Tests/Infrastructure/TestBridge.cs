@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace Mesh.Kernel.Tests.Infrastructure;
+
+/// <summary>
+/// A Linux bridge with network namespaces on veth pairs, as Docker and most CNIs wire containers.
+/// Link names and the subnet are unique per test process and bridge, because other test processes
+/// make bridges at the same time; a bridge made with <c>sharedSubnet</c> reuses one subnet on purpose
+/// (two bridges with one subnet) and then gets no host address. Disposing deletes everything it made.
+/// </summary>
+public sealed class TestBridge : IDisposable
+{
+    private static int s_sequence;
+
+    private readonly List<BridgedNamespace> _namespaces = [];
+    private readonly string _subnetPrefix;
+
+    private TestBridge(string link, string subnetPrefix, IPAddress? hostAddress)
+    {
+        Link = link;
+        _subnetPrefix = subnetPrefix;
+        HostAddress = hostAddress;
+    }
+
+    public string Link { get; }
+
+    /// <summary>The host's address on the bridge (.254), or null on a bridge that shares its subnet.</summary>
+    public IPAddress? HostAddress { get; }
+
+    /// <summary>A new bridge on a subnet of its own, the host at .254.</summary>
+    public static TestBridge Create() => Create(UniqueSubnet(), withHostAddress: true);
+
+    /// <summary>Two bridges with the same subnet and no host address: their namespaces reuse each other's addresses.</summary>
+    public static (TestBridge First, TestBridge Second) CreateTwinsSharingOneSubnet()
+    {
+        var subnet = UniqueSubnet();
+        var first = Create(subnet, withHostAddress: false);
+        try
+        {
+            return (first, Create(subnet, withHostAddress: false));
+        }
+        catch
+        {
+            first.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A namespace on this bridge at .<paramref name="hostNumber"/> of the subnet.</summary>
+    public BridgedNamespace AddNamespace(int hostNumber)
+    {
+        var sequence = Interlocked.Increment(ref s_sequence);
+        var name = $"mesh-test-{Environment.ProcessId}-br{sequence}";
+        var hostLink = $"mbv{Environment.ProcessId % 100000}h{sequence}";
+        var namespaceLink = $"mbv{Environment.ProcessId % 100000}n{sequence}";
+        var address = IPAddress.Parse($"{_subnetPrefix}.{hostNumber}");
+        var netns = new BridgedNamespace(name, address);
+        _namespaces.Add(netns);
+        Ip($"netns add {name}");
+        Ip($"link add {hostLink} type veth peer name {namespaceLink}");
+        Ip($"link set {namespaceLink} netns {name}");
+        Ip($"link set {hostLink} master {Link} up");
+        Ip($"-n {name} addr add {address}/24 dev {namespaceLink}");
+        Ip($"-n {name} link set {namespaceLink} up");
+        Ip($"-n {name} link set lo up");
+        netns.Cookie = ulong.Parse(netns.RunPython("""
+            import socket
+            print(int.from_bytes(socket.socket().getsockopt(socket.SOL_SOCKET, 71, 8), "little"))
+            """).Trim());
+        return netns;
+    }
+
+    public void Dispose()
+    {
+        foreach (var netns in _namespaces)
+        {
+            netns.Dispose(); // deleting the namespace removes its veth pair
+        }
+        Run("ip", $"link del {Link}", throwOnError: false);
+    }
+
+    private static TestBridge Create(string subnetPrefix, bool withHostAddress)
+    {
+        var sequence = Interlocked.Increment(ref s_sequence);
+        var link = $"mbr{Environment.ProcessId % 100000}x{sequence}";
+        var bridge = new TestBridge(link, subnetPrefix, withHostAddress ? IPAddress.Parse($"{subnetPrefix}.254") : null);
+        try
+        {
+            Ip($"link add {link} type bridge");
+            if (bridge.HostAddress is { } host)
+            {
+                Ip($"addr add {host}/24 dev {link}");
+            }
+            Ip($"link set {link} up");
+            return bridge;
+        }
+        catch
+        {
+            bridge.Dispose();
+            throw;
+        }
+    }
+
+    private static string UniqueSubnet()
+    {
+        var sequence = Interlocked.Increment(ref s_sequence);
+        return $"10.{232 + sequence % 8}.{(Environment.ProcessId + sequence) % 250 + 1}";
+    }
+
+    internal static void Ip(string arguments) => Run("ip", arguments, throwOnError: true);
+
+    internal static string Run(string file, string arguments, bool throwOnError)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var output = process.StandardOutput.ReadToEnd();
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (throwOnError && process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {arguments} failed: {error.Trim()}");
+        }
+        return output;
+    }
+}
+
+/// <summary>A network namespace on a <see cref="TestBridge"/>, with its address and cookie.</summary>
+public sealed class BridgedNamespace(string name, IPAddress address) : IDisposable
+{
+    private readonly List<Process> _processes = [];
+
+    public string Name { get; } = name;
+
+    public IPAddress Address { get; } = address;
+
+    /// <summary>The namespace's cookie (SO_NETNS_COOKIE), as the agent would learn it.</summary>
+    public ulong Cookie { get; internal set; }
+
+    /// <summary>Runs a python3 script inside the namespace to its end and returns what it printed.</summary>
+    public string RunPython(string script, params string[] arguments)
+    {
+        using var process = Process.Start(PythonStart(script, arguments))!;
+        var output = process.StandardOutput.ReadToEnd();
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"python3 in {Name} failed: {error.Trim()}");
+    }
+
+    /// <summary>
+    /// Starts python3 inside the namespace, in the test process's cgroup (`ip netns exec` changes the
+    /// network namespace only); the namespace ends it on dispose.
+    /// </summary>
+    public Process StartPython(string script, params string[] arguments)
+    {
+        var process = Process.Start(PythonStart(script, arguments))!;
+        _processes.Add(process);
+        return process;
+    }
+
+    public void Dispose()
+    {
+        foreach (var process in _processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+            process.Dispose();
+        }
+        TestBridge.Run("ip", $"netns del {Name}", throwOnError: false);
+    }
+
+    private ProcessStartInfo PythonStart(string script, string[] arguments)
+    {
+        var start = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "netns", "exec", Name, "python3", "-u", "-c", script }.Concat(arguments))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        return start;
+    }
+}
