@@ -8,6 +8,11 @@ namespace Mesh.Cli.Commands;
 /// <summary>Renders `mesh status` as aligned tables.</summary>
 internal static class StatusReport
 {
+    /// <summary>One line on the connections' send directions: spliced (some after TCP) and kept on TCP.</summary>
+    public static string DirectionSummary(SpliceCounterSnapshot counters) =>
+        $"send directions: {counters.DirectionsSpliced:N0} spliced ({counters.DirectionsSwitched:N0} after starting on TCP), "
+        + $"{counters.DirectionsKeptOnTcp:N0} kept on TCP: {counters.SplicedDirectionShare:P1} spliced";
+
     public static string Render(StatusSnapshot status)
     {
         var (state, counters, splicedSockets, divert, l4, flowEvents, memory) = status;
@@ -49,6 +54,7 @@ internal static class StatusReport
             ["messages waiting for the reader to drain TCP", counters.MessagesAwaitingReader.ToString("N0")],
             ["messages held back for a full reader", counters.MessagesHeldForReader.ToString("N0")],
         ]);
+        text.AppendLine(DirectionSummary(counters));
         if (divert is not null)
         {
             text.AppendLine();
