@@ -125,59 +125,33 @@ public sealed class TestBridge : IDisposable
 }
 
 /// <summary>A network namespace on a <see cref="TestBridge"/>, with its address and cookie.</summary>
-public sealed class BridgedNamespace(string name, IPAddress address) : IDisposable
+public sealed class BridgedNamespace : IDisposable
 {
-    private readonly List<Process> _processes = [];
+    private readonly NamespacePythons _pythons;
 
-    public string Name { get; } = name;
+    public BridgedNamespace(string name, IPAddress address)
+    {
+        Name = name;
+        Address = address;
+        _pythons = new NamespacePythons(name);
+    }
 
-    public IPAddress Address { get; } = address;
+    public string Name { get; }
+
+    public IPAddress Address { get; }
 
     /// <summary>The namespace's cookie (SO_NETNS_COOKIE), as the agent would learn it.</summary>
     public ulong Cookie { get; internal set; }
 
     /// <summary>Runs a python3 script inside the namespace to its end and returns what it printed.</summary>
-    public string RunPython(string script, params string[] arguments)
-    {
-        using var process = Process.Start(PythonStart(script, arguments))!;
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"python3 in {Name} failed: {error.Trim()}");
-    }
+    public string RunPython(string script, params string[] arguments) => _pythons.Run(script, arguments);
 
-    /// <summary>
-    /// Starts python3 inside the namespace, in the test process's cgroup (`ip netns exec` changes the
-    /// network namespace only); the namespace ends it on dispose.
-    /// </summary>
-    public Process StartPython(string script, params string[] arguments)
-    {
-        var process = Process.Start(PythonStart(script, arguments))!;
-        _processes.Add(process);
-        return process;
-    }
+    /// <summary>Starts python3 inside the namespace, in the test process's cgroup; the namespace ends it on dispose.</summary>
+    public Process StartPython(string script, params string[] arguments) => _pythons.Start(script, arguments);
 
     public void Dispose()
     {
-        foreach (var process in _processes)
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
-            }
-            process.Dispose();
-        }
+        _pythons.Dispose();
         TestBridge.Run("ip", $"netns del {Name}", throwOnError: false);
-    }
-
-    private ProcessStartInfo PythonStart(string script, string[] arguments)
-    {
-        var start = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "netns", "exec", Name, "python3", "-u", "-c", script }.Concat(arguments))
-        {
-            start.ArgumentList.Add(argument);
-        }
-        return start;
     }
 }

@@ -129,10 +129,7 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         const int size = 64 * MiB;
         using var cgroup = SplicedCgroup.Create();
         using var bridge = TestBridge.Create();
-        var server = bridge.AddNamespace(1);
-        var client = bridge.AddNamespace(2);
-        cgroup.Datapath!.ServeNamespace(server.Cookie, [server.Address]);
-        cgroup.Datapath.ServeNamespace(client.Cookie, [client.Address]);
+        var (server, client) = ServeTwoNamespaces(cgroup, bridge);
         var before = cgroup.Counters();
 
         var serving = server.StartPython(DownloadServer, server.Address.ToString(), size.ToString());
@@ -159,10 +156,7 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         const int chunks = 16;
         using var cgroup = SplicedCgroup.Create();
         using var bridge = TestBridge.Create();
-        var server = bridge.AddNamespace(1);
-        var client = bridge.AddNamespace(2);
-        cgroup.Datapath!.ServeNamespace(server.Cookie, [server.Address]);
-        cgroup.Datapath.ServeNamespace(client.Cookie, [client.Address]);
+        var (server, client) = ServeTwoNamespaces(cgroup, bridge);
         var before = cgroup.Counters();
 
         var serving = server.StartPython(OrderServer, server.Address.ToString(), chunks.ToString());
@@ -185,19 +179,7 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         var workload = bridge.AddNamespace(1);
         cgroup.Datapath!.SetNodeAddresses(NodeAddresses.Current());
         cgroup.Datapath.ServeNamespace(workload.Cookie, [workload.Address]);
-        var echo = workload.StartPython("""
-            import socket, sys
-            server = socket.socket()
-            server.bind((sys.argv[1], 0))
-            server.listen()
-            print(server.getsockname()[1], flush=True)
-            connection, _ = server.accept()
-            while True:
-                data = connection.recv(65536)
-                if not data:
-                    break
-                connection.sendall(data)
-            """, workload.Address.ToString());
+        var echo = workload.StartPython(PeerLocalityTests.EchoServer, workload.Address.ToString());
         var port = int.Parse((await echo.StandardOutput.ReadLineAsync().WaitAsync(ProcessTimeout))!);
         var before = cgroup.Counters();
 
@@ -288,5 +270,15 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         Assert.Equal(4UL, own.DirectionsSpliced);
         Assert.Equal(0UL, neighbour.SocketsRegistered);
         Assert.Equal(0UL, neighbour.BytesRedirected);
+    }
+
+    /// <summary>A server namespace (.1) and a client namespace (.2) on the bridge, both served.</summary>
+    private static (BridgedNamespace Server, BridgedNamespace Client) ServeTwoNamespaces(SplicedCgroup cgroup, TestBridge bridge)
+    {
+        var server = bridge.AddNamespace(1);
+        var client = bridge.AddNamespace(2);
+        cgroup.Datapath!.ServeNamespace(server.Cookie, [server.Address]);
+        cgroup.Datapath.ServeNamespace(client.Cookie, [client.Address]);
+        return (server, client);
     }
 }

@@ -20,7 +20,7 @@ public sealed class HttpTransferTests
     {
         using var cgroup = SplicedCgroup.Create();
         var payload = SocketStreams.RandomBytes(size);
-        await using var server = await EchoServer.StartAsync(payload);
+        await using var server = await TransferServer.StartAsync(payload);
         var before = cgroup.Counters();
 
         var uploaded = await server.UploadAsync(payload);
@@ -42,14 +42,14 @@ public sealed class HttpTransferTests
     {
         using var cgroup = SplicedCgroup.Create();
         using var counters = cgroup.OpenCounters();
-        await using (var warmup = await EchoServer.StartAsync([]))
+        await using (var warmup = await TransferServer.StartAsync([]))
         {
             await warmup.UploadAsync(SocketStreams.RandomBytes(1024));
         }
         cgroup.Detach();
         var before = SpliceCounterReader.Read(counters);
         var payload = SocketStreams.RandomBytes(1024 * 1024);
-        await using var server = await EchoServer.StartAsync(payload);
+        await using var server = await TransferServer.StartAsync(payload);
 
         var uploaded = await server.UploadAsync(payload);
 
@@ -64,18 +64,18 @@ public sealed class HttpTransferTests
     /// where echoing a body larger than both directions' buffers deadlocks (HttpClient reads the
     /// response only once the request is sent).
     /// </summary>
-    private sealed class EchoServer : IAsyncDisposable
+    private sealed class TransferServer : IAsyncDisposable
     {
         private readonly WebApplication _app;
         private readonly HttpClient _client;
 
-        private EchoServer(WebApplication app)
+        private TransferServer(WebApplication app)
         {
             _app = app;
             _client = new HttpClient { BaseAddress = new Uri(app.Urls.First()), Timeout = TimeSpan.FromSeconds(60) };
         }
 
-        public static async Task<EchoServer> StartAsync(byte[] download)
+        public static async Task<TransferServer> StartAsync(byte[] download)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -93,7 +93,7 @@ public sealed class HttpTransferTests
                 await response.Body.WriteAsync(download);
             });
             await app.StartAsync();
-            return new EchoServer(app);
+            return new TransferServer(app);
         }
 
         public async Task<string> UploadAsync(byte[] body)

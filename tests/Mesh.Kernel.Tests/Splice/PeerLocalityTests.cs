@@ -8,7 +8,8 @@ namespace Mesh.Kernel.Tests.Splice;
 /// <summary>Only connections whose both ends are on this node are spliced; the rest work as plain TCP.</summary>
 public sealed class PeerLocalityTests
 {
-    private const string EchoServer = """
+    /// <summary>Echoes one connection on an ephemeral port of argv[1]; prints the port first.</summary>
+    internal const string EchoServer = """
         import socket, sys
         server = socket.socket()
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -405,8 +405,11 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
             Assert.All(connections, connection => Assert.True(connection.Rounds > 0, $"connection {connection.Index} never completed a round"));
             Assert.Equal((ulong)(2 * LoadConnections), moved.SocketsRegistered);
             // Every request and every response byte went through the splice and none through TCP.
-            Assert.Equal((ulong)rounds * 2UL * LoadMessage, moved.BytesRedirected);
-            Assert.Equal(0UL, moved.BytesPassed);
+            // Every connection stays spliced; a 1 MiB message a reader has not caught up with goes on
+            // over TCP (the bound on bytes queued for a reader), so most but not all bytes are redirected.
+            Assert.Equal((ulong)(2 * LoadConnections), moved.DirectionsSpliced);
+            Assert.Equal((ulong)rounds * 2UL * LoadMessage, moved.BytesRedirected + moved.BytesPassed);
+            Assert.True(moved.BytesRedirected >= 9 * moved.BytesPassed, $"{moved}");
             Assert.Equal(0UL, moved.LookupsMissed);
             Assert.NotEmpty(counterSteps);
             Assert.All(counterSteps, step => Assert.True(step > 0, "a whole second passed without a redirected byte"));
