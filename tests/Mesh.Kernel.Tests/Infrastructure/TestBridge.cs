@@ -15,18 +15,25 @@ public sealed class TestBridge : IDisposable
 
     private readonly List<BridgedNamespace> _namespaces = [];
     private readonly string _subnetPrefix;
+    private readonly string _subnetPrefix6; // the IPv6 twin of the subnet: fd00:<second>:<third>::/64
 
     private TestBridge(string link, string subnetPrefix, IPAddress? hostAddress)
     {
         Link = link;
         _subnetPrefix = subnetPrefix;
         HostAddress = hostAddress;
+        var octets = subnetPrefix.Split('.');
+        _subnetPrefix6 = $"fd00:{octets[1]}:{octets[2]}";
+        HostAddress6 = hostAddress is null ? null : Ipv6(254);
     }
 
     public string Link { get; }
 
     /// <summary>The host's address on the bridge (.254), or null on a bridge that shares its subnet.</summary>
     public IPAddress? HostAddress { get; }
+
+    /// <summary>The host's IPv6 address on the bridge (::254), or null on a bridge that shares its subnet.</summary>
+    public IPAddress? HostAddress6 { get; }
 
     /// <summary>A new bridge on a subnet of its own, the host at .254.</summary>
     public static TestBridge Create() => Create(UniqueSubnet(), withHostAddress: true);
@@ -55,13 +62,14 @@ public sealed class TestBridge : IDisposable
         var hostLink = $"mbv{Environment.ProcessId % 100000}h{sequence}";
         var namespaceLink = $"mbv{Environment.ProcessId % 100000}n{sequence}";
         var address = IPAddress.Parse($"{_subnetPrefix}.{hostNumber}");
-        var netns = new BridgedNamespace(name, address);
+        var netns = new BridgedNamespace(name, address, Ipv6(hostNumber));
         _namespaces.Add(netns);
         Ip($"netns add {name}");
         Ip($"link add {hostLink} type veth peer name {namespaceLink}");
         Ip($"link set {namespaceLink} netns {name}");
         Ip($"link set {hostLink} master {Link} up");
         Ip($"-n {name} addr add {address}/24 dev {namespaceLink}");
+        Ip($"-n {name} addr add {netns.Address6}/64 dev {namespaceLink} nodad");
         Ip($"-n {name} link set {namespaceLink} up");
         Ip($"-n {name} link set lo up");
         netns.Cookie = ulong.Parse(netns.RunPython("""
@@ -91,6 +99,7 @@ public sealed class TestBridge : IDisposable
             if (bridge.HostAddress is { } host)
             {
                 Ip($"addr add {host}/24 dev {link}");
+                Ip($"addr add {bridge.HostAddress6}/64 dev {link} nodad");
             }
             Ip($"link set {link} up");
             return bridge;
@@ -101,6 +110,8 @@ public sealed class TestBridge : IDisposable
             throw;
         }
     }
+
+    private IPAddress Ipv6(int hostNumber) => IPAddress.Parse($"{_subnetPrefix6}::{hostNumber}");
 
     private static string UniqueSubnet()
     {
@@ -129,16 +140,20 @@ public sealed class BridgedNamespace : IDisposable
 {
     private readonly NamespacePythons _pythons;
 
-    public BridgedNamespace(string name, IPAddress address)
+    public BridgedNamespace(string name, IPAddress address, IPAddress address6)
     {
         Name = name;
         Address = address;
+        Address6 = address6;
         _pythons = new NamespacePythons(name);
     }
 
     public string Name { get; }
 
     public IPAddress Address { get; }
+
+    /// <summary>The namespace's IPv6 address (no duplicate address detection, so usable at once).</summary>
+    public IPAddress Address6 { get; }
 
     /// <summary>The namespace's cookie (SO_NETNS_COOKIE), as the agent would learn it.</summary>
     public ulong Cookie { get; internal set; }

@@ -171,20 +171,23 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         Assert.True(moved.SplicedDirectionShare >= 0.95, $"spliced {moved.SplicedDirectionShare:P1} of the send directions: {moved}");
     }
 
-    [Fact]
-    public async Task HostProcess_AndWorkload_AreSplicedBothWays()
+    /// <summary>IPv4 only for now: over IPv6 the host's end does not register (see loadtest/README.md).</summary>
+    [Theory]
+    [InlineData(AddressFamily.InterNetwork)]
+    public async Task HostProcess_AndWorkload_AreSplicedBothWays(AddressFamily family)
     {
         using var cgroup = SplicedCgroup.Create();
         using var bridge = TestBridge.Create();
         var workload = bridge.AddNamespace(1);
+        var address = family == AddressFamily.InterNetwork ? workload.Address : workload.Address6;
         cgroup.Datapath!.SetNodeAddresses(NodeAddresses.Current());
-        cgroup.Datapath.ServeNamespace(workload.Cookie, [workload.Address]);
-        var echo = workload.StartPython(PeerLocalityTests.EchoServer, workload.Address.ToString());
+        cgroup.Datapath.ServeNamespace(workload.Cookie, [workload.Address, workload.Address6]);
+        var echo = workload.StartPython(PeerLocalityTests.EchoServer, address.ToString());
         var port = int.Parse((await echo.StandardOutput.ReadLineAsync().WaitAsync(ProcessTimeout))!);
         var before = cgroup.Counters();
 
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(new IPEndPoint(workload.Address, port));
+        using var socket = new Socket(family, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(address, port));
         var payload = SocketStreams.RandomBytes(32 * KiB);
         for (var round = 0; round < 4; round++)
         {
@@ -194,7 +197,8 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         }
 
         var moved = cgroup.Counters().Minus(before);
-        output.WriteLine($"counters {moved}");
+        using var sockets = cgroup.OpenSockets();
+        output.WriteLine($"counters {moved}; keys {string.Join("; ", sockets.Keys<SockKey>())}; served {string.Join("; ", cgroup.Datapath.ServedNamespaces().Select(served => $"{served.Key}: {string.Join(", ", served.Value)}"))}");
         Assert.Equal(2UL, moved.SocketsRegistered);
         Assert.Equal(2UL, moved.DirectionsSpliced);
         Assert.Equal(0UL, moved.DirectionsKeptOnTcp);

@@ -11,7 +11,7 @@ public sealed class PeerLocalityTests
     /// <summary>Echoes one connection on an ephemeral port of argv[1]; prints the port first.</summary>
     internal const string EchoServer = """
         import socket, sys
-        server = socket.socket()
+        server = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((sys.argv[1], 0))
         server.listen()
