@@ -5,7 +5,7 @@ namespace Mesh.Redirector.Maps;
 
 /// <summary>Mirror of <c>struct served_address</c>: a key of the served_addresses map.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ServedAddress
+public unsafe struct ServedAddress : IEquatable<ServedAddress>
 {
     public ulong NetnsCookie;
     public uint Family;
@@ -20,4 +20,21 @@ public unsafe struct ServedAddress
         bytes.CopyTo(new Span<byte>(key.Addr, 16));
         return key;
     }
+
+    // Compared and hashed as the bytes the kernel compares: the runtime's default for a struct with
+    // a fixed buffer would see only the buffer's first element, so IPv6 addresses with the same
+    // first 32 bits would collide.
+    public readonly bool Equals(ServedAddress other) => Bytes(this).SequenceEqual(Bytes(other));
+
+    public override readonly bool Equals(object? obj) => obj is ServedAddress other && Equals(other);
+
+    public override readonly int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.AddBytes(Bytes(this));
+        return hash.ToHashCode();
+    }
+
+    private static ReadOnlySpan<byte> Bytes(in ServedAddress key) =>
+        MemoryMarshal.AsBytes(new ReadOnlySpan<ServedAddress>(in key)).ToArray();
 }

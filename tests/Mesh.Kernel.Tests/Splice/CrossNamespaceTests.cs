@@ -171,9 +171,9 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         Assert.True(moved.SplicedDirectionShare >= 0.95, $"spliced {moved.SplicedDirectionShare:P1} of the send directions: {moved}");
     }
 
-    /// <summary>IPv4 only for now: over IPv6 the host's end does not register (see loadtest/README.md).</summary>
     [Theory]
     [InlineData(AddressFamily.InterNetwork)]
+    [InlineData(AddressFamily.InterNetworkV6)]
     public async Task HostProcess_AndWorkload_AreSplicedBothWays(AddressFamily family)
     {
         using var cgroup = SplicedCgroup.Create();
