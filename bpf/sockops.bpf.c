@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * sock_ops: registers every established TCP socket whose peer is on this node
- * in the splice_sockets sockhash, keyed by its own tuple and network namespace.
+ * in the splice_sockets sockhash, keyed by its own tuple and network namespace,
+ * and remembers the peer's namespace in the socket's storage.
  * The kernel removes a socket from the sockhash when it closes, so nothing here
  * (and nothing in the agent) ever deletes an entry of a live connection.
  */
@@ -12,27 +13,35 @@
 #include "splice_maps.h"
 #include "flow_events.h"
 
-static __always_inline int remote_is_on_node(const struct sock_key *own)
+/* The namespace of the peer's socket by the rule above served_addresses; 0: not on this node. */
+static __always_inline __u64 peer_netns_cookie(const struct sock_key *own)
 {
-	struct node_address address = { .family = own->family };
-	struct splice_settings *settings;
+	struct served_address address = { .netns_cookie = own->netns_cookie, .family = own->family };
+	__u64 *owner;
 
-	__builtin_memcpy(address.addr, own->remote_ip, sizeof(address.addr));
 	if (own->family == AF_INET && ipv4_is_loopback(own->remote_ip[0]))
-		return 1;
+		return own->netns_cookie;
 	if (own->family == AF_INET6 && ipv6_is_loopback(own->remote_ip))
-		return 1;
-	/* Another namespace's view of the node's addresses differs: there, only loopback is local. */
-	settings = splice_settings_get();
-	if (!settings || settings->node_netns_cookie != own->netns_cookie)
+		return own->netns_cookie;
+	/* This socket's own namespace must be served too, or its peer could not find it. */
+	__builtin_memcpy(address.addr, own->local_ip, sizeof(address.addr));
+	if (!bpf_map_lookup_elem(&served_addresses, &address))
 		return 0;
-	return bpf_map_lookup_elem(&node_addresses, &address) != NULL;
+	__builtin_memcpy(address.addr, own->remote_ip, sizeof(address.addr));
+	if (bpf_map_lookup_elem(&served_addresses, &address))
+		return own->netns_cookie;
+	address.netns_cookie = 0;
+	owner = bpf_map_lookup_elem(&served_addresses, &address);
+	return owner ? *owner : 0;
 }
 
 SEC("sockops")
 int splice_register(struct bpf_sock_ops *skops)
 {
+	struct splice_direction *direction;
+	struct bpf_sock *sk;
 	struct sock_key own;
+	__u64 peer_netns, address;
 
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
 	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
@@ -41,12 +50,21 @@ int splice_register(struct bpf_sock_ops *skops)
 		return 1;
 
 	SOCK_KEY_FROM_CTX(skops, &own, bpf_get_netns_cookie(skops));
-	if (!remote_is_on_node(&own))
+	peer_netns = peer_netns_cookie(&own);
+	sk = skops->sk;
+	if (!peer_netns || !sk)
 		return 1;
+	direction = bpf_sk_storage_get(&splice_directions, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!direction)
+		return 1;
+	direction->peer_netns_cookie = peer_netns;
 	if (bpf_sock_hash_update(skops, &splice_sockets, &own, BPF_NOEXIST) != 0)
 		return 1;
+	/* After the sockhash: a key another live socket holds must not get this socket's address. */
+	address = (__u64)sk;
+	bpf_map_update_elem(&splice_peers, &own, &address, BPF_ANY);
 	splice_count(SPLICE_SOCKETS_REGISTERED, 1);
-	/* The server's end registers after the client's: from now on the connection is spliced. */
+	/* The server's end registers after the client's: from now on the connection can be spliced. */
 	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		flow_send_connection(FLOW_SPLICED, &own, bpf_get_socket_cookie(skops), 0);
 	return 1;

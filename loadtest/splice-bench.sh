@@ -58,8 +58,11 @@ bench_setup "${FILES[@]}"
 # processes. (sendfile off and keepalive_requests: see nginx_conf_head.)
 # The server: write_upstream_conf (lib.sh), whose /mesh-verify location this benchmark never asks for.
 
+# A free node-proxy port of its own: other benchmarks on the machine may hold the default one.
 start_splice_agent() { # mode tag
-	if [[ $1 == off ]]; then start_agent "$2" --no-splice; else start_agent "$2"; fi
+	local port
+	port=$(pick_port)
+	if [[ $1 == off ]]; then start_agent "$2" --no-splice --proxy-port "$port"; else start_agent "$2" --proxy-port "$port"; fi
 }
 
 WRK_FAIL_1M=0
@@ -137,9 +140,9 @@ for f in "${FILES[@]}"; do
 done
 echo "${line%;}"
 echo "1m.bin sha256 checks during 'on': $((CHECKS - CHECK_FAIL))/$CHECKS match"
-echo "target: 1k req/s on/off >= 1.2x and lower p99; 1m no loss"
+echo "target: 1k req/s on/off >= 1.5x and lower p99; 1m no loss"
 t1k=$(awk -v ron="${RPS[1k.on]}" -v roff="${RPS[1k.off]}" -v pon="${P99[1k.on]}" -v poff="${P99[1k.off]}" \
-	'BEGIN { print (roff > 0 && ron / roff >= 1.2 && pon < poff) ? "met" : "NOT met" }')
+	'BEGIN { print (roff > 0 && ron / roff >= 1.5 && pon < poff) ? "met" : "NOT met" }')
 t1m="NOT met"
 ((CHECKS > 0 && CHECK_FAIL == 0 && WRK_FAIL_1M == 0)) && t1m=met
 echo "result: 1k $t1k; 1m $t1m"

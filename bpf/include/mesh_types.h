@@ -36,31 +36,45 @@ enum splice_counter {
 	SPLICE_LOOKUPS_MISSED = 3,
 	SPLICE_MESSAGES_PASSED = 4,
 	SPLICE_BYTES_PASSED = 5,
-	SPLICE_COUNTER_MAX = 6,
+	/* Send directions (one per registered socket that sent): first redirected message;
+	 * first message passed to TCP; first redirected message after bytes went through TCP.
+	 * Directions kept on TCP = started on TCP - switched. */
+	SPLICE_DIRECTIONS_SPLICED = 6,
+	SPLICE_DIRECTIONS_STARTED_ON_TCP = 7,
+	SPLICE_DIRECTIONS_SWITCHED = 8,
+	/* Messages passed to TCP because the peer had not read every byte TCP carried yet. */
+	SPLICE_MESSAGES_AWAITING_READER = 9,
+	/* Messages passed to TCP because the peer's splice queue had reached its receive buffer. */
+	SPLICE_MESSAGES_HELD_FOR_READER = 10,
+	SPLICE_COUNTER_MAX = 11,
 };
 
 /* Run-time switches the agent writes into the single-entry splice_settings array. */
 struct splice_settings {
 	__u32 enabled;
-	__u32 pad;
-	/* The agent's network namespace: node_addresses are addresses of that namespace only. */
-	__u64 node_netns_cookie;
 };
+
+/* Per-socket state kept in socket-local storage, so it dies with the socket. */
+struct splice_direction {
+	/* The namespace of the peer's socket (its view of the tuple), set at registration. */
+	__u64 peer_netns_cookie;
+	__u32 flags; /* SPLICE_DIRECTION_* */
+	__u32 pad;
+};
+
+#define SPLICE_DIRECTION_REDIRECTED 1   /* a message of this direction was redirected */
+#define SPLICE_DIRECTION_SENT_ON_TCP 2  /* a message of this direction went through TCP */
 
 /*
- * Per-socket state kept in socket-local storage, so it dies with the socket and
- * the agent never has to delete anything for a live connection.
+ * Key of served_addresses: an address of a network namespace the agent serves. With netns_cookie
+ * set, the entry says "this address is local in that namespace"; with netns_cookie 0, its value is
+ * the one namespace that owns the address node-wide (absent when no or several namespaces own it).
  */
-struct splice_direction {
-	/* Set once a byte of this socket's send direction went through TCP: from then
-	 * on the direction stays on TCP, or later redirected bytes would overtake it. */
-	__u32 kept_on_tcp;
-};
-
-/* Key of node_addresses: an address that belongs to this node besides loopback. */
-struct node_address {
+struct served_address {
+	__u64 netns_cookie;
 	__u32 family;
 	__u32 addr[4];
+	__u32 pad;
 };
 
 /* A service whose connections go to the node proxy: key of l7_services. */

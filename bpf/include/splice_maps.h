@@ -45,14 +45,40 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } splice_directions SEC(".maps");
 
-/* Addresses of this node's interfaces (the agent fills it): a peer there is local. */
+/*
+ * Who is on this node. A socket's peer is on the node, and so may be spliced, only when the
+ * peer's namespace is known here; that namespace is part of the peer's key:
+ *   - a loopback peer lives in the socket's own namespace (served or not);
+ *   - otherwise the socket's own address must be served in its own namespace, and then:
+ *   - an address local in the socket's own namespace (entry {own cookie, address}) is there,
+ *     as routing delivers it locally before looking anywhere else;
+ *   - any other address is in the one served namespace that owns it (entry {0, address}).
+ * The agent fills served_addresses with the host's addresses and those of every namespace it
+ * serves; an address two namespaces own has no {0, address} entry, so it is never spliced.
+ * Every other peer (another node, an unserved namespace) stays on TCP.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct node_address);
-	__type(value, __u8);
+	__uint(max_entries, 16384);
+	__type(key, struct served_address);
+	__type(value, __u64); /* netns cookie of the owner */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} node_addresses SEC(".maps");
+} served_addresses SEC(".maps");
+
+/*
+ * The kernel address of each registered socket, under its sockhash key. sk_msg and sock_ops
+ * cannot look a socket up in the sockhash (that takes bpf_sk_release, which they lack), so the
+ * redirect reads the peer's receive state through this address with CO-RE probe reads.
+ * An entry outlives its socket until the key is registered again or LRU evicts it, so a reader
+ * of it checks the socket is still established.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 2 * MESH_MAX_SPLICED_SOCKETS);
+	__type(key, struct sock_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} splice_peers SEC(".maps");
 
 static __always_inline void splice_count(enum splice_counter counter, __u64 amount)
 {

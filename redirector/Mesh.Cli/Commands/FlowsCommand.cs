@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Net.Http;
+using System.Net.Http.Json;
 using System.Text.Json;
+using Mesh.Agent;
+using Mesh.Agent.Admin;
 using Mesh.Agent.Flows;
 
 namespace Mesh.Cli.Commands;
@@ -50,6 +53,10 @@ internal static class FlowsCommand
             {
                 Console.WriteLine(output == "json" ? line : Format(JsonSerializer.Deserialize<FlowRecord>(line)!));
             }
+            if (output == "text")
+            {
+                await PrintDirectionSummaryAsync(client, cancellation);
+            }
             return 0;
         }
         catch (HttpRequestException error)
@@ -59,6 +66,16 @@ internal static class FlowsCommand
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             return 0; // Ctrl-C ends --follow
+        }
+    }
+
+    /// <summary>How many connections' send directions the splice carried, as `mesh status` counts them.</summary>
+    private static async Task PrintDirectionSummaryAsync(HttpClient client, CancellationToken cancellation)
+    {
+        using var response = await client.GetAsync("v1/status", cancellation);
+        if (response.IsSuccessStatusCode && await response.Content.ReadFromJsonAsync<StatusSnapshot>(StatusSnapshot.Json, cancellation) is { } status)
+        {
+            Console.WriteLine(StatusReport.DirectionSummary(status.Splice));
         }
     }
 

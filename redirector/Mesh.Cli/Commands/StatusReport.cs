@@ -10,6 +10,11 @@ namespace Mesh.Cli.Commands;
 /// <summary>Renders `mesh status` as aligned tables.</summary>
 internal static class StatusReport
 {
+    /// <summary>One line on the connections' send directions: spliced (some after TCP) and kept on TCP.</summary>
+    public static string DirectionSummary(SpliceCounterSnapshot counters) =>
+        $"send directions: {counters.DirectionsSpliced:N0} spliced ({counters.DirectionsSwitched:N0} after starting on TCP), "
+        + $"{counters.DirectionsKeptOnTcp:N0} kept on TCP: {counters.SplicedDirectionShare:P1} spliced";
+
     public static string Render(StatusSnapshot status)
     {
         var (state, counters, splicedSockets, divert, l4, flowEvents, memory, services, translation) = status;
@@ -46,7 +51,13 @@ internal static class StatusReport
             ["lookups missed", counters.LookupsMissed.ToString("N0")],
             ["messages passed to TCP", counters.MessagesPassed.ToString("N0")],
             ["bytes passed to TCP", counters.BytesPassed.ToString("N0")],
+            ["send directions spliced", counters.DirectionsSpliced.ToString("N0")],
+            ["  of them switched from TCP", counters.DirectionsSwitched.ToString("N0")],
+            ["send directions kept on TCP", counters.DirectionsKeptOnTcp.ToString("N0")],
+            ["messages waiting for the reader to drain TCP", counters.MessagesAwaitingReader.ToString("N0")],
+            ["messages held back for a full reader", counters.MessagesHeldForReader.ToString("N0")],
         ]);
+        text.AppendLine(DirectionSummary(counters));
         if (services is { Count: > 0 })
         {
             AppendServices(text, services, translation);

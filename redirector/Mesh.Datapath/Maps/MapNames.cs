@@ -7,7 +7,8 @@ public static class MapNames
     public const string SpliceCounters = "splice_counters";
     public const string SpliceSettings = "splice_settings";
     public const string SpliceDirections = "splice_directions";
-    public const string NodeAddresses = "node_addresses";
+    public const string ServedAddresses = "served_addresses";
+    public const string SplicePeers = "splice_peers";
 
     public const string L7Services = "l7_services";
     public const string DivertSettings = "divert_settings";
@@ -34,7 +35,7 @@ public static class MapNames
     public const string FlowCounters = "flow_counters";
 
     /// <summary>The maps of the kernel splice (splice_maps.h).</summary>
-    public static readonly IReadOnlyList<string> Splice = [SpliceSockets, SpliceCounters, SpliceSettings, SpliceDirections, NodeAddresses];
+    public static readonly IReadOnlyList<string> Splice = [SpliceSockets, SpliceCounters, SpliceSettings, SpliceDirections, ServedAddresses, SplicePeers];
 
     /// <summary>The maps of the L7 diversion and the service translation (divert_maps.h, service_lb.h).</summary>
     public static readonly IReadOnlyList<string> Divert =

@@ -14,6 +14,11 @@ public static class SpliceCounterReader
             BytesRedirected: Sum(SpliceCounter.BytesRedirected),
             LookupsMissed: Sum(SpliceCounter.LookupsMissed),
             MessagesPassed: Sum(SpliceCounter.MessagesPassed),
-            BytesPassed: Sum(SpliceCounter.BytesPassed));
+            BytesPassed: Sum(SpliceCounter.BytesPassed),
+            DirectionsSpliced: Sum(SpliceCounter.DirectionsSpliced),
+            DirectionsStartedOnTcp: Sum(SpliceCounter.DirectionsStartedOnTcp),
+            DirectionsSwitched: Sum(SpliceCounter.DirectionsSwitched),
+            MessagesAwaitingReader: Sum(SpliceCounter.MessagesAwaitingReader),
+            MessagesHeldForReader: Sum(SpliceCounter.MessagesHeldForReader));
     }
 }

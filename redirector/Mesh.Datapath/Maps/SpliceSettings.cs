@@ -7,13 +7,13 @@ namespace Mesh.Datapath.Maps;
 public struct SpliceSettings
 {
     public uint Enabled;
-    public uint Pad;
-    public ulong NodeNetnsCookie;
 }
 
-/// <summary>Mirror of <c>struct splice_direction</c>: socket-local storage of the sk_msg program.</summary>
+/// <summary>Mirror of <c>struct splice_direction</c>: socket-local storage of the splice programs.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct SpliceDirection
 {
-    public uint KeptOnTcp;
+    public ulong PeerNetnsCookie;
+    public uint Flags;
+    public uint Pad;
 }

@@ -28,7 +28,8 @@ public sealed class SpliceDatapath : IDisposable
     private readonly BpfMap _sockets;
     private readonly BpfMap _counters;
     private readonly BpfMap _settings;
-    private readonly BpfMap _nodeAddresses;
+    private readonly ServedAddressTable _servedAddresses;
+    private readonly ulong _hostNetnsCookie = NetworkNamespace.CurrentCookie();
     private readonly BpfProgram _redirectProgram;
     private BpfLink? _sockOpsLink;
     private bool _redirectAttached;
@@ -48,7 +49,7 @@ public sealed class SpliceDatapath : IDisposable
             _sockets = _resources.Push(_sockOps.Map(MapNames.SpliceSockets));
             _counters = _resources.Push(_sockOps.Map(MapNames.SpliceCounters));
             _settings = _resources.Push(_sockOps.Map(MapNames.SpliceSettings));
-            _nodeAddresses = _resources.Push(_sockOps.Map(MapNames.NodeAddresses));
+            _servedAddresses = new ServedAddressTable(_resources.Push(_sockOps.Map(MapNames.ServedAddresses)));
             _redirectProgram = _resources.Push(_redirect.Program(RedirectProgram));
 
             SetEnabled(options.Enabled);
@@ -78,23 +79,33 @@ public sealed class SpliceDatapath : IDisposable
 
     public void SetEnabled(bool enabled)
     {
-        _settings.Update(0u, new SpliceSettings { Enabled = enabled ? 1u : 0u, NodeNetnsCookie = NetworkNamespace.CurrentCookie() });
+        _settings.Update(0u, new SpliceSettings { Enabled = enabled ? 1u : 0u });
         _logger.LogInformation("Splice {State}", enabled ? "enabled" : "disabled");
     }
 
-    /// <summary>Replaces the node's own addresses (besides loopback) that count as local peers.</summary>
-    public void SetNodeAddresses(IEnumerable<IPAddress> addresses)
+    /// <summary>Replaces the addresses of the agent's own (host) namespace, besides loopback, that count as on this node.</summary>
+    public void SetNodeAddresses(IEnumerable<IPAddress> addresses) => _servedAddresses.Serve(_hostNetnsCookie, addresses);
+
+    /// <summary>
+    /// Serves a workload's network namespace (its cookie, SO_NETNS_COOKIE) with exactly these addresses:
+    /// connections between it and the host or other served namespaces are spliced from now on.
+    /// </summary>
+    public void ServeNamespace(ulong netnsCookie, IEnumerable<IPAddress> addresses)
     {
-        var wanted = addresses.Select(NodeAddress.From).ToHashSet();
-        foreach (var stale in _nodeAddresses.Keys<NodeAddress>().Where(key => !wanted.Contains(key)))
-        {
-            _nodeAddresses.Delete(stale);
-        }
-        foreach (var address in wanted)
-        {
-            _nodeAddresses.Update(address, (byte)1);
-        }
+        var served = addresses.ToList();
+        _servedAddresses.Serve(netnsCookie, served);
+        _logger.LogInformation("Splice serves network namespace {NetnsCookie}: {Addresses}", netnsCookie, string.Join(", ", served));
     }
+
+    /// <summary>Stops serving a namespace; connections already spliced keep flowing until they close.</summary>
+    public void ForgetNamespace(ulong netnsCookie)
+    {
+        _servedAddresses.Forget(netnsCookie);
+        _logger.LogInformation("Splice no longer serves network namespace {NetnsCookie}", netnsCookie);
+    }
+
+    /// <summary>The namespaces served (the host's included) and their addresses.</summary>
+    public IReadOnlyDictionary<ulong, IReadOnlySet<IPAddress>> ServedNamespaces() => _servedAddresses.Snapshot();
 
     public SpliceCounterSnapshot ReadCounters() => SpliceCounterReader.Read(_counters);
 

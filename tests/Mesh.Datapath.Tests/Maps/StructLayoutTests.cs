@@ -16,7 +16,7 @@ public sealed class StructLayoutTests
     public static TheoryData<string, string, Type> SharedStructs => new()
     {
         { "sockops.bpf.o", "sock_key", typeof(SockKey) },
-        { "sockops.bpf.o", "node_address", typeof(NodeAddress) },
+        { "sockops.bpf.o", "served_address", typeof(ServedAddress) },
         { "sockops.bpf.o", "splice_settings", typeof(SpliceSettings) },
         { "redirect.bpf.o", "splice_direction", typeof(SpliceDirection) },
         { "divert.bpf.o", "service_key", typeof(ServiceKey) },

@@ -11,5 +11,10 @@ public static class CounterDelta
         BytesRedirected: after.BytesRedirected - before.BytesRedirected,
         LookupsMissed: after.LookupsMissed - before.LookupsMissed,
         MessagesPassed: after.MessagesPassed - before.MessagesPassed,
-        BytesPassed: after.BytesPassed - before.BytesPassed);
+        BytesPassed: after.BytesPassed - before.BytesPassed,
+        DirectionsSpliced: after.DirectionsSpliced - before.DirectionsSpliced,
+        DirectionsStartedOnTcp: after.DirectionsStartedOnTcp - before.DirectionsStartedOnTcp,
+        DirectionsSwitched: after.DirectionsSwitched - before.DirectionsSwitched,
+        MessagesAwaitingReader: after.MessagesAwaitingReader - before.MessagesAwaitingReader,
+        MessagesHeldForReader: after.MessagesHeldForReader - before.MessagesHeldForReader);
 }

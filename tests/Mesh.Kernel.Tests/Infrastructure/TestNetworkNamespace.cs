@@ -12,7 +12,7 @@ public sealed class TestNetworkNamespace : IDisposable
 {
     private static int s_sequence;
 
-    private readonly List<Process> _processes = [];
+    private readonly NamespacePythons _pythons;
 
     private TestNetworkNamespace(string name, int subnet, string hostLink, string namespaceLink)
     {
@@ -21,6 +21,7 @@ public sealed class TestNetworkNamespace : IDisposable
         NamespaceLink = namespaceLink;
         HostAddress = IPAddress.Parse($"10.231.{subnet}.1");
         NamespaceAddress = IPAddress.Parse($"10.231.{subnet}.2");
+        _pythons = new NamespacePythons(name);
     }
 
     public string Name { get; }
@@ -69,38 +70,13 @@ public sealed class TestNetworkNamespace : IDisposable
     /// process and ends it on dispose. The child inherits the
     /// test process's cgroup: `ip netns exec` changes the network namespace, not the cgroup.
     /// </summary>
-    public Process StartPython(string script, params string[] arguments)
-    {
-        var start = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "netns", "exec", Name, "python3", "-u", "-c", script }.Concat(arguments))
-        {
-            start.ArgumentList.Add(argument);
-        }
-        var process = Process.Start(start)!;
-        _processes.Add(process);
-        return process;
-    }
+    public Process StartPython(string script, params string[] arguments) => _pythons.Start(script, arguments);
 
     public void Dispose()
     {
         try
         {
-            foreach (var process in _processes)
-            {
-                try
-                {
-                    if (!process.HasExited)
-                    {
-                        process.Kill(entireProcessTree: true);
-                        process.WaitForExit(5000);
-                    }
-                }
-                catch (InvalidOperationException)
-                {
-                    // Already disposed by the test: nothing left to end.
-                }
-                process.Dispose();
-            }
+            _pythons.Dispose();
         }
         finally
         {

@@ -8,9 +8,10 @@ namespace Mesh.Kernel.Tests.Splice;
 /// <summary>Only connections whose both ends are on this node are spliced; the rest work as plain TCP.</summary>
 public sealed class PeerLocalityTests
 {
-    private const string EchoServer = """
+    /// <summary>Echoes one connection on an ephemeral port of argv[1]; prints the port first.</summary>
+    internal const string EchoServer = """
         import socket, sys
-        server = socket.socket()
+        server = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((sys.argv[1], 0))
         server.listen()
@@ -61,6 +62,7 @@ public sealed class PeerLocalityTests
 
         var after = cgroup.Counters();
         Assert.Equal(before.SocketsRegistered + 2, after.SocketsRegistered);
-        Assert.True(after.BytesRedirected - before.BytesRedirected >= (ulong)payload.Length);
+        Assert.Equal(1UL, after.Minus(before).DirectionsSpliced);
+        Assert.Equal((ulong)payload.Length, after.Minus(before).BytesRedirected + after.Minus(before).BytesPassed);
     }
 }

@@ -49,11 +49,14 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
     /// </summary>
     private static readonly TimeSpan LoadDuration = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long the reader of the held-back test reads nothing: the issue asks for 30 s.</summary>
+    private static readonly TimeSpan ReaderStall = TimeSpan.FromSeconds(30);
+
     private const int LoadConnections = 200;
     private const int LoadMessage = MiB;
 
     [Fact]
-    public async Task Send_ReceiverReadsSlowly_ArrivesIntactWithoutStallAndIsRedirected()
+    public async Task Send_ReceiverReadsSlowly_ArrivesIntactWithoutStall()
     {
         using var cgroup = SplicedCgroup.Create();
         using var listener = LoopbackPair.Listen(IPAddress.Loopback);
@@ -113,62 +116,65 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
         Assert.True(readingTook >= reads * readPause, $"reading took {readingTook}, {reads} reads");
         Assert.True(sendGaps.MaxGap < StallThreshold, $"sender made no progress for {sendGaps.MaxGap}");
         Assert.True(readGaps.MaxGap < StallThreshold, $"reader got nothing for {readGaps.MaxGap}");
-        Assert.Equal((ulong)payload.Length, moved.BytesRedirected);
-        Assert.Equal(0UL, moved.BytesPassed);
+        // Spliced until the slow reader's queue held its receive buffer, then TCP's flow control.
+        Assert.True(moved.BytesRedirected > 0, $"{moved}");
+        Assert.Equal((ulong)payload.Length, moved.BytesRedirected + moved.BytesPassed);
         Assert.Equal(0UL, moved.LookupsMissed);
     }
 
     /// <summary>
-    /// Known datapath bug, fails today: a spliced sender is never held back. bpf_tcp_ingress charges
-    /// the redirected bytes to the receiver against the global TCP memory limit only, not against the
-    /// receiver's SO_RCVBUF, and the sender's buffer empties at once, so a peer that does not read lets
-    /// the sender queue kernel memory until tcp_mem pressure (1.1 GiB here) hits every TCP socket of
-    /// the node. Without Mesh the sender blocks after a few MiB (send and receive buffers).
+    /// A spliced sender whose reader stops reading is held back at about the reader's receive buffer:
+    /// the redirect hands the direction to TCP once the reader's splice queue reaches its SO_RCVBUF,
+    /// and TCP's flow control stops the sender (sk_msg itself cannot make a sender wait). The reader
+    /// then stalls for <see cref="ReaderStall"/> and finally reads every byte, in order.
     /// </summary>
-    [Fact(Skip = "Known kernel limitation (6.18): an sk_msg ingress redirect is charged to the node's TCP memory, not the receiver's buffer, and an sk_msg program cannot read the peer's queue (sockhash lookup needs bpf_sk_release, which sk_msg lacks). Open; kept as the reproduction.")]
-    public void Send_ReceiverNeverReads_SenderIsHeldBackAsWithoutMesh()
+    [Fact]
+    public async Task Send_ReceiverStopsReading_SenderIsHeldBackAndEveryByteArrivesInOrder()
     {
-        const long cap = 64L * MiB; // far beyond what TCP buffers: enough to tell the two apart
-        long Push(BlockingLoopbackPair pair)
+        const long cap = 64L * MiB; // far beyond what TCP buffers: enough to tell held back from not
+        using var cgroup = SplicedCgroup.Create();
+        using var listener = LoopbackPair.Listen(IPAddress.Loopback);
+        using var pair = BlockingLoopbackPair.Connect(listener, TestTimeout);
+        var message = SocketStreams.RandomBytes(64 * KiB);
+        var stream = new MemoryStream();
+        var before = cgroup.Counters();
+        pair.Client.Blocking = false;
+        long accepted = 0, peakHeld = 0;
+        var clock = Stopwatch.StartNew();
+        // The sender retries whenever TCP lets it for the whole stall, as a busy producer would.
+        while (clock.Elapsed < ReaderStall && accepted < cap)
         {
-            var chunk = SocketStreams.RandomBytes(MiB);
-            pair.Client.Blocking = false;
-            long accepted = 0;
             try
             {
-                while (accepted < cap)
-                {
-                    accepted += pair.Client.Send(chunk);
-                }
+                var sent = pair.Client.Send(message);
+                stream.Write(message, 0, sent);
+                accepted += sent;
             }
             catch (SocketException error) when (error.SocketErrorCode == SocketError.WouldBlock)
             {
-                // Held back: the sender would have to wait for the reader.
+                Thread.Sleep(50);
             }
-            return accepted;
+            peakHeld = Math.Max(peakHeld, accepted - TcpProbe.UnsentBytes(pair.Client));
+        }
+        var receiveBuffer = pair.Server.ReceiveBufferSize;
+        var moved = cgroup.Counters().Minus(before);
+        pair.Client.Shutdown(SocketShutdown.Send);
+        pair.Client.Blocking = true;
+        var received = new MemoryStream();
+        var buffer = new byte[MiB];
+        for (int read; (read = pair.Server.Receive(buffer)) > 0;)
+        {
+            received.Write(buffer, 0, read);
         }
 
-        long withoutMesh, spliced;
-        SpliceCounterSnapshot moved;
-        using (var cgroup = SplicedCgroup.CreateDetached())
-        using (var listener = LoopbackPair.Listen(IPAddress.Loopback))
-        using (var pair = BlockingLoopbackPair.Connect(listener, TestTimeout))
-        {
-            withoutMesh = Push(pair);
-        }
-        using (var cgroup = SplicedCgroup.Create())
-        using (var listener = LoopbackPair.Listen(IPAddress.Loopback))
-        using (var pair = BlockingLoopbackPair.Connect(listener, TestTimeout))
-        {
-            var before = cgroup.Counters();
-            spliced = Push(pair);
-            moved = cgroup.Counters().Minus(before);
-        }
-
-        output.WriteLine($"accepted while the receiver never read: without Mesh {withoutMesh / (double)MiB:0.0} MiB, spliced {spliced / (double)MiB:0.0} MiB (cap {cap / MiB} MiB); counters {moved}");
-        Assert.True(withoutMesh < cap, $"without Mesh the sender was not held back within {cap} bytes");
-        Assert.Equal((ulong)spliced, moved.BytesRedirected);
-        Assert.True(spliced < cap, $"spliced, the sender queued {spliced} bytes for a receiver that never read (without Mesh: {withoutMesh})");
+        output.WriteLine($"accepted {accepted / (double)MiB:0.00} MiB while the reader stalled {ReaderStall.TotalSeconds:0} s; "
+            + $"peak held for the reader {peakHeld / (double)KiB:0} KiB; reader SO_RCVBUF {receiveBuffer / KiB} KiB; counters {moved}");
+        Assert.True(accepted < cap, $"the sender was not held back within {cap} bytes");
+        Assert.True(peakHeld <= 2L * receiveBuffer + message.Length, $"{peakHeld} bytes waited for the reader, bound {2L * receiveBuffer + message.Length}");
+        Assert.True(moved.BytesRedirected > 0, $"nothing was spliced before the hold: {moved}");
+        Assert.True(moved.MessagesHeldForReader > 0, $"{moved}");
+        Assert.Equal(accepted, received.Length);
+        Assert.Equal(SocketStreams.Sha256(stream.ToArray()), SocketStreams.Sha256(received.ToArray()));
     }
 
     [Fact]
@@ -223,7 +229,9 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
         output.WriteLine($"sockets in map {mapped} -> {mappedAfterClose}; counters {queued}; received {received.Length}");
         Assert.Equal(2, mapped);
         Assert.Equal(1, mappedAfterClose); // the sender left the map on close, the receiver stays until it closes
-        Assert.Equal((ulong)payload.Length, queued.BytesRedirected);
+        // Spliced until the reader's queue held its receive buffer, the rest over TCP (the bound).
+        Assert.True(queued.BytesRedirected > 0, $"{queued}");
+        Assert.Equal((ulong)payload.Length, queued.BytesRedirected + queued.BytesPassed);
         Assert.Equal(payload.Length, received.Length); // ReceiveToEndAsync returned: EOF came after the last byte
         Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(received));
     }
@@ -255,15 +263,16 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
         var afterTraffic = SpliceCounterReader.Read(counters).Minus(afterDetach);
 
         output.WriteLine($"before detach {queued}; pins left {pinsLeft}; after detach {afterTraffic}");
-        Assert.Equal((ulong)queuedPayload.Length, queued.BytesRedirected);
+        Assert.True(queued.BytesRedirected > 0, $"{queued}");
+        Assert.Equal((ulong)queuedPayload.Length, queued.BytesRedirected + queued.BytesPassed);
         Assert.False(pinsLeft);
         Assert.Equal(SocketStreams.Sha256(queuedPayload), SocketStreams.Sha256(received));
         Assert.Equal(SocketStreams.Sha256(request), SocketStreams.Sha256(requestReceived));
         Assert.Equal(SocketStreams.Sha256(response), SocketStreams.Sha256(responseReceived));
         // Detach stops splicing new connections only: sockets already in the map keep their program
-        // until they close (SpliceDatapath), so both directions are still redirected.
-        Assert.Equal((ulong)(request.Length + response.Length), afterTraffic.BytesRedirected);
-        Assert.Equal(0UL, afterTraffic.BytesPassed);
+        // until they close (SpliceDatapath), so both directions are still redirected (up to the bound).
+        Assert.True(afterTraffic.BytesRedirected > 0, $"{afterTraffic}");
+        Assert.Equal((ulong)(request.Length + response.Length), afterTraffic.BytesRedirected + afterTraffic.BytesPassed);
     }
 
     /// <summary>
@@ -396,8 +405,11 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
             Assert.All(connections, connection => Assert.True(connection.Rounds > 0, $"connection {connection.Index} never completed a round"));
             Assert.Equal((ulong)(2 * LoadConnections), moved.SocketsRegistered);
             // Every request and every response byte went through the splice and none through TCP.
-            Assert.Equal((ulong)rounds * 2UL * LoadMessage, moved.BytesRedirected);
-            Assert.Equal(0UL, moved.BytesPassed);
+            // Every connection stays spliced; a 1 MiB message a reader has not caught up with goes on
+            // over TCP (the bound on bytes queued for a reader), so most but not all bytes are redirected.
+            Assert.Equal((ulong)(2 * LoadConnections), moved.DirectionsSpliced);
+            Assert.Equal((ulong)rounds * 2UL * LoadMessage, moved.BytesRedirected + moved.BytesPassed);
+            Assert.True(moved.BytesRedirected >= 9 * moved.BytesPassed, $"{moved}");
             Assert.Equal(0UL, moved.LookupsMissed);
             Assert.NotEmpty(counterSteps);
             Assert.All(counterSteps, step => Assert.True(step > 0, "a whole second passed without a redirected byte"));

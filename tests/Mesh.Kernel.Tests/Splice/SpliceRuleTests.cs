@@ -59,9 +59,10 @@ public sealed class SpliceRuleTests
     }
 
     /// <summary>
-    /// (b) A direction whose first bytes went through TCP (its peer was not registered yet) stays
-    /// on TCP; otherwise redirected bytes would overtake them. Clients write many small chunks
-    /// right after connect(), racing the server side's registration.
+    /// (b) A direction whose first bytes went through TCP (its peer was not registered yet) is
+    /// redirected only once the peer has read every one of them; otherwise redirected bytes would
+    /// overtake them. Clients write many small chunks right after connect(), racing the server
+    /// side's registration; at least 95 % of the directions end up spliced.
     /// </summary>
     [Fact]
     public async Task Send_SmallChunksRightAfterConnect_ArriveInOrderOnTenThousandConnections()
@@ -107,8 +108,9 @@ public sealed class SpliceRuleTests
         var after = cgroup.Counters();
         Assert.Equal(connections, completed);
         Assert.Equal(0, outOfOrder);
-        Assert.True(after.MessagesRedirected - before.MessagesRedirected >= connections,
-            $"only {after.MessagesRedirected - before.MessagesRedirected} messages were redirected over {connections} connections");
+        var moved = after.Minus(before);
+        Assert.True(moved.MessagesRedirected >= connections, $"only {moved.MessagesRedirected} messages were redirected over {connections} connections");
+        Assert.True(moved.SplicedDirectionShare >= 0.95, $"spliced {moved.SplicedDirectionShare:P1} of the send directions: {moved}");
     }
 
     /// <summary>(c) Reload-time work of the agent never removes the entry of a live connection.</summary>
@@ -149,7 +151,8 @@ public sealed class SpliceRuleTests
 
         var after = cgroup.Counters();
         Assert.Equal(before.SocketsRegistered + 1, after.SocketsRegistered);
-        Assert.Equal(before.LookupsMissed + 1, after.LookupsMissed);
+        Assert.True(after.LookupsMissed > before.LookupsMissed);
+        Assert.Equal(after.MessagesPassed - before.MessagesPassed, after.LookupsMissed - before.LookupsMissed);
         Assert.True(after.BytesPassed - before.BytesPassed >= (ulong)payload.Length);
         Assert.Equal(before.BytesRedirected, after.BytesRedirected);
     }
