@@ -4,6 +4,7 @@ using Mesh.Agent.L4;
 using Mesh.Agent.L7;
 using Mesh.Agent.Splice;
 using Mesh.Agent.Telemetry;
+using Mesh.Agent.Workloads;
 using Mesh.Datapath.Interop;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -24,6 +25,9 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddSingleton<ProxyModelMapper>();
         services.AddSingleton<SpliceAgent>();
         services.AddSingleton<L4Agent>();
+        services.AddSingleton<WorkloadRegistry>();
+        services.AddSingleton<IWorkloadRegistry>(provider => provider.GetRequiredService<WorkloadRegistry>());
+        services.AddSingleton<WorkloadWatcher>();
         services.AddSingleton<L7Agent>();
         services.AddSingleton<FlowHistory>();
         services.AddSingleton<FlowAgent>();
@@ -34,6 +38,8 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddHostedService(provider => provider.GetRequiredService<SpliceAgent>());
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
         services.AddHostedService(provider => provider.GetRequiredService<L4Agent>());
+        // Before L7: the L7 path subscribes to the workloads the watcher finds, and stops before the watcher does.
+        services.AddHostedService(provider => provider.GetRequiredService<WorkloadWatcher>());
         services.AddHostedService(provider => provider.GetRequiredService<L7Agent>());
         // After the datapaths, which pin the flow ring buffer; the admin API last, once there is something to serve.
         services.AddHostedService(provider => provider.GetRequiredService<FlowAgent>());

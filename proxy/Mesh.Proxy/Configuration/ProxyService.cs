@@ -40,6 +40,12 @@ public sealed record ProxyService
     /// </summary>
     public IReadOnlyList<ulong> SourceCgroupIds { get; init; } = [];
 
+    /// <summary>
+    /// Names of workloads (network namespaces the proxy listens in) whose clients are this service; known by the
+    /// listener a connection arrived on, which no client can choose.
+    /// </summary>
+    public IReadOnlyList<string> SourceWorkloads { get; init; } = [];
+
     /// <summary>Optional authorization applied to every request to the service, before route matching.</summary>
     public ProxyAuthorization? Authorization { get; init; }
 }

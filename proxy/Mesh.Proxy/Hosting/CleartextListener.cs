@@ -1,10 +1,12 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Mesh.Proxy.Routing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -31,7 +33,9 @@ internal sealed partial class CleartextListener
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly TimeSpan _sniffTimeout;
+    private readonly Dictionary<long, (IConnectionListener Socket, Task AcceptLoop)> _workloadSockets = [];
     private IConnectionListener? _socket;
+    private IConnectionListenerFactory? _sockets;
     private Task _acceptLoop = Task.CompletedTask;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private int _boundLanes;
@@ -62,9 +66,10 @@ internal sealed partial class CleartextListener
             if (_socket is null)
             {
                 _logger = logger;
+                _sockets = sockets;
                 _socket = await sockets.BindAsync(Requested, cancellationToken);
                 Bound = (IPEndPoint)_socket.EndPoint;
-                _acceptLoop = AcceptLoopAsync(_socket);
+                _acceptLoop = AcceptLoopAsync(_socket, workload: null);
                 Log.ListenerBound(_logger, Bound);
             }
 
@@ -79,7 +84,72 @@ internal sealed partial class CleartextListener
         return new LaneListener(this, protocols == HttpProtocols.Http2 ? _http2 : _http1);
     }
 
-    private async Task AcceptLoopAsync(IConnectionListener socket)
+    /// <summary>
+    /// Serves a socket that listens in a workload's network namespace (made there by the agent, which may enter
+    /// namespaces) on this listener's lanes; its connections carry <paramref name="workload"/>. Takes the handle.
+    /// </summary>
+    public async Task AttachAsync(long id, SafeSocketHandle handle, WorkloadListener workload)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            if (_sockets is null || _stopping.IsCancellationRequested || _workloadSockets.ContainsKey(id))
+            {
+                handle.Dispose();
+                throw new InvalidOperationException($"workload listener {id}: the proxy is not listening, or has it already");
+            }
+            // Kestrel's socket transport serves an inherited listening socket by its descriptor (as with ListenHandle) and owns it from here.
+            var fd = handle.DangerousGetHandle();
+            handle.SetHandleAsInvalid();
+            var socket = await _sockets.BindAsync(new FileHandleEndPoint((ulong)fd, FileHandleType.Tcp));
+            _workloadSockets[id] = (socket, AcceptLoopAsync(socket, workload));
+            Log.WorkloadListenerAttached(_logger, id, workload.Name ?? "(unnamed)");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Stops accepting on a workload's socket and closes it; connections it accepted carry on.</summary>
+    public async Task DetachAsync(long id)
+    {
+        (IConnectionListener Socket, Task AcceptLoop) attached;
+        await _gate.WaitAsync();
+        try
+        {
+            if (!_workloadSockets.Remove(id, out attached))
+            {
+                return;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        await attached.Socket.UnbindAsync();
+        await attached.AcceptLoop;
+        await attached.Socket.DisposeAsync();
+    }
+
+    /// <summary>How many workload sockets this listener serves now.</summary>
+    public int WorkloadSocketCount
+    {
+        get
+        {
+            _gate.Wait();
+            try
+            {
+                return _workloadSockets.Count;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+
+    private async Task AcceptLoopAsync(IConnectionListener socket, WorkloadListener? workload)
     {
         while (true)
         {
@@ -98,6 +168,7 @@ internal sealed partial class CleartextListener
                 return;
             }
 
+            workload?.Mark(connection);
             _ = DispatchAsync(connection);
         }
     }
@@ -181,6 +252,11 @@ internal sealed partial class CleartextListener
                 _stopping.Cancel();
                 await _socket.UnbindAsync();
                 await _acceptLoop;
+                foreach (var (socket, acceptLoop) in _workloadSockets.Values)
+                {
+                    await socket.UnbindAsync();
+                    await acceptLoop;
+                }
             }
         }
         finally
@@ -204,6 +280,11 @@ internal sealed partial class CleartextListener
             {
                 await _socket.DisposeAsync();
                 _socket = null;
+                foreach (var (socket, _) in _workloadSockets.Values)
+                {
+                    await socket.DisposeAsync();
+                }
+                _workloadSockets.Clear();
             }
         }
         finally
@@ -262,6 +343,10 @@ internal sealed partial class CleartextListener
         [LoggerMessage(EventId = EventIds.ListenerBound, Level = LogLevel.Information,
             Message = "Proxy listening on {EndPoint} (HTTP/1.1 and h2c)")]
         public static partial void ListenerBound(ILogger logger, IPEndPoint endPoint);
+
+        [LoggerMessage(EventId = EventIds.WorkloadListenerAttached, Level = LogLevel.Information,
+            Message = "Proxy serving workload listener {Id} of workload {Workload}")]
+        public static partial void WorkloadListenerAttached(ILogger logger, long id, string workload);
 
         [LoggerMessage(EventId = EventIds.ConnectionSniffFailed, Level = LogLevel.Debug,
             Message = "Connection from {Remote} closed before its protocol was known")]

@@ -15,13 +15,16 @@ internal sealed class AuthorizationRule(IEnumerable<string> allowedSources, stri
 }
 
 /// <summary>
-/// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else the
-/// service whose CIDR contains its address, longest prefix first.
+/// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else, for a
+/// connection that arrived on a workload's listener, the service of that workload, else the service whose CIDR
+/// contains its address, longest prefix first. A workload's client is never named by address: its 127.0.0.1 is its
+/// own namespace's loopback, not the node's.
 /// </summary>
 internal sealed class SourceIdentifier
 {
     private readonly (IPNetwork Network, string Service)[] _networks;
     private readonly FrozenDictionary<ulong, string> _cgroups;
+    private readonly FrozenDictionary<string, string> _workloads;
 
     public SourceIdentifier(IEnumerable<Configuration.ProxyService> services)
     {
@@ -33,13 +36,21 @@ internal sealed class SourceIdentifier
             .SelectMany(s => s.SourceCgroupIds.Select(id => (Id: id, Service: s.Name)))
             .DistinctBy(e => e.Id)
             .ToFrozenDictionary(e => e.Id, e => e.Service);
+        _workloads = list
+            .SelectMany(s => s.SourceWorkloads.Select(workload => (Workload: workload, Service: s.Name)))
+            .DistinctBy(e => e.Workload)
+            .ToFrozenDictionary(e => e.Workload, e => e.Service, StringComparer.Ordinal);
     }
 
-    public string? Identify(IPAddress? address, ulong sourceCgroup = 0)
+    public string? Identify(IPAddress? address, ulong sourceCgroup = 0, WorkloadListener? workload = null)
     {
         if (sourceCgroup != 0 && _cgroups.TryGetValue(sourceCgroup, out var byCgroup))
         {
             return byCgroup;
+        }
+        if (workload is not null)
+        {
+            return workload.Name is { } name && _workloads.TryGetValue(name, out var byWorkload) ? byWorkload : null;
         }
         if (address is null)
         {

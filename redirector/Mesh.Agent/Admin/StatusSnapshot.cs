@@ -2,6 +2,7 @@ using System.Text.Json;
 using Mesh.Agent.Flows;
 using Mesh.Agent.L4;
 using Mesh.Agent.L7;
+using Mesh.Agent.Workloads;
 using Mesh.Datapath.Maps;
 
 namespace Mesh.Agent.Admin;
@@ -14,7 +15,8 @@ public sealed record StatusSnapshot(
     DivertStatus? Divert,
     L4Status? L4,
     FlowEventTotals? FlowEvents,
-    AgentMemory? Memory = null)
+    AgentMemory? Memory = null,
+    IReadOnlyList<WorkloadStatus>? Workloads = null)
 {
     /// <summary>How the admin API writes and the CLI reads it: the kernel mirrors keep their counters in fields.</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { IncludeFields = true };

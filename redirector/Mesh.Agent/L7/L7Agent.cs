@@ -3,6 +3,7 @@ using System.Net;
 using System.Threading.Channels;
 using Mesh.Agent.Hardening;
 using Mesh.Agent.L7;
+using Mesh.Agent.Workloads;
 using Mesh.Config;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
@@ -26,6 +27,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private readonly AgentOverrides _overrides;
     private readonly LibBpfLog _libBpfLog;
     private readonly ProxyModelMapper _mapper;
+    private readonly IWorkloadRegistry _workloads;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<L7Agent> _logger;
     private readonly Channel<MeshConfig> _reloads = Channel.CreateUnbounded<MeshConfig>(new UnboundedChannelOptions { SingleReader = true });
@@ -35,9 +37,13 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private TelemetrySettings? _telemetry;
     private ProxySettings? _proxySettings;
     private Task? _applying;
+    private ListenerHandoffServer? _handoff;
+    private WorkloadProxyListeners? _workloadListeners;
+    private IDisposable? _workloadSubscription;
 
-    public L7Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, ILoggerFactory loggerFactory)
+    public L7Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ProxyModelMapper mapper, IWorkloadRegistry workloads, ILoggerFactory loggerFactory)
     {
+        _workloads = workloads;
         _config = config;
         _overrides = overrides;
         _libBpfLog = libBpfLog;
@@ -53,6 +59,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     public DivertStatus? DivertStatus() => _divert is { } divert && _proxy is { } proxy
         ? new DivertStatus(divert.ServiceCount(), divert.ReadCounters(), proxy.Pid, proxy.Restarts)
         : null;
+
+    /// <summary>How many listeners the proxy has in the workload's network namespace.</summary>
+    public int WorkloadListenerCount(string cgroup) => _workloadListeners?.ListenerCount(cgroup) ?? 0;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -74,6 +83,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         ProxyConfigValidator.ThrowIfInvalid(mapping.Services);
         var (proxyUser, proxyUid) = ProxyUser();
         divertOptions.ProxyUid = proxyUid;
+        _handoff = new ListenerHandoffServer(proxyUid, _loggerFactory.CreateLogger<ListenerHandoffServer>());
         IPEndPoint[] listen = divertOptions.ProxyIpv6 is { } ipv6
             ? [divertOptions.ProxyIpv4, new IPEndPoint(ipv6, _overrides.ProxyPort)]
             : [divertOptions.ProxyIpv4];
@@ -83,6 +93,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             ShutdownTimeout = _config.Initial.Agent.DrainTimeout,
             Telemetry = _mapper.MapTelemetry(_config.Initial.Telemetry),
             Limits = _mapper.MapLimits(_config.Initial.Proxy),
+            ListenerHandoff = _handoff.Name,
         }, proxyUser, _overrides.Verbose, _loggerFactory.CreateLogger<ProxyProcess>());
         await _proxy.StartAsync(mapping.Services, cancellationToken);
         _telemetry = _config.Initial.Telemetry;
@@ -93,6 +104,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         await _watchdog.StartAsync(cancellationToken);
         _divert.SetSourceCgroups(mapping.SourceCgroupIds);
         _divert.SetServices(_mapper.DivertedServices(_config.Initial));
+        _workloadListeners = new WorkloadProxyListeners(_handoff, _divert, _overrides.ProxyPort, _loggerFactory.CreateLogger<WorkloadProxyListeners>());
+        _workloadSubscription = _workloads.Subscribe(_workloadListeners);
         _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;
     }
@@ -105,6 +118,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     {
         _config.Changed -= OnConfigChanged;
         await StopApplyingAsync();
+        _workloadSubscription?.Dispose();
+        _workloadSubscription = null;
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();
@@ -117,11 +132,15 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         }
         _divert?.Dispose();
         _divert = null;
+        _handoff?.Dispose();
+        _handoff = null;
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopApplyingAsync();
+        _workloadSubscription?.Dispose();
+        _handoff?.Dispose();
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();

@@ -31,6 +31,16 @@ internal sealed partial class ProxyModelMapper
         return [];
     }
 
+    /// <summary>A source.workload that names no workload of the config recognises nobody: the warning says so.</summary>
+    private static void WarnUndeclaredWorkloads(Cfg.MeshConfig config, List<string> warnings)
+    {
+        foreach (var service in config.Services.Where(s => s.Source?.Workload is { } name && config.Workloads.All(w => w.Name != name)))
+        {
+            warnings.Add($"services[{service.Name}].source.workload: '{service.Source!.Workload}' is not under 'workloads', so no connection counts as "
+                + $"'{service.Name}' by its workload; add it with its cgroup (workloads: [{{ name: {service.Source.Workload}, cgroup: /sys/fs/cgroup/... }}])");
+        }
+    }
+
     /// <summary>
     /// Where a client in two services' CIDRs is named after the one that rules do not allow. Only the direction where
     /// the proxy refuses what the config allows exists: the proxy's one service is always one of the config's several.

@@ -64,6 +64,7 @@ internal sealed partial class ProxyModelMapper
             }
         }
 
+        WarnUndeclaredWorkloads(config, warnings);
         var allowing = AllowingRules(config);
         WarnOverlappingSources(services, allowing, warnings);
         return new ProxyMapping(services, warnings);
@@ -85,6 +86,7 @@ internal sealed partial class ProxyModelMapper
         Protocol = service.Protocol == Cfg.UpstreamProtocol.H2c ? UpstreamProtocol.H2c : UpstreamProtocol.Http1,
         SourceCidrs = sources.Contains(service.Name) && service.Source is { } source ? [.. source.Cidrs] : [],
         SourceCgroupIds = sources.Contains(service.Name) ? SourceCgroupIds(service, warnings) : [],
+        SourceWorkloads = sources.Contains(service.Name) && service.Source?.Workload is { } workload ? [workload] : [],
     };
 
     private List<ProxyRoute> MapRules(Cfg.ServiceConfig service, List<string> warnings)

@@ -16,6 +16,7 @@ public static class MapNames
     public const string DivertCounters = "divert_counters";
     public const string DivertHeartbeat = "divert_heartbeat";
     public const string SourceCgroups = "source_cgroups";
+    public const string DivertNetns = "divert_netns";
 
     public const string L4Sources = "l4_sources";
     public const string L4Destinations = "l4_destinations";
@@ -33,7 +34,7 @@ public static class MapNames
     public static readonly IReadOnlyList<string> Splice = [SpliceSockets, SpliceCounters, SpliceSettings, SpliceDirections, NodeAddresses];
 
     /// <summary>The maps of the L7 diversion (divert_maps.h).</summary>
-    public static readonly IReadOnlyList<string> Divert = [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters, DivertHeartbeat, SourceCgroups];
+    public static readonly IReadOnlyList<string> Divert = [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters, DivertHeartbeat, SourceCgroups, DivertNetns];
 
     /// <summary>The maps of the L3/L4 policy (l4_maps.h).</summary>
     public static readonly IReadOnlyList<string> L4 = [L4Sources, L4Destinations, L4Rules, L4Generations, L4Active, L4RuleStats, L4Counters];

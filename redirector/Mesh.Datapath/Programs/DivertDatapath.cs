@@ -31,6 +31,7 @@ public sealed class DivertDatapath : IDisposable
     private readonly BpfMap _counters;
     private readonly BpfMap _heartbeat;
     private readonly BpfMap _sourceCgroups;
+    private readonly BpfMap _servedNamespaces;
     private bool _disposed;
 
     private DivertDatapath(DivertOptions options, string cgroupPath, LibBpfLog libBpfLog, ILogger logger)
@@ -48,7 +49,10 @@ public sealed class DivertDatapath : IDisposable
             _counters = _resources.Push(divert.Map(MapNames.DivertCounters));
             _heartbeat = _resources.Push(divert.Map(MapNames.DivertHeartbeat));
             _sourceCgroups = _resources.Push(divert.Map(MapNames.SourceCgroups));
+            _servedNamespaces = _resources.Push(divert.Map(MapNames.DivertNetns));
             WriteSettings();
+            // The proxy's own listeners are in the agent's namespace; workloads' namespaces join as the proxy listens there.
+            ServeNamespace(NetworkNamespace.CurrentCookie());
             // connect4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
             foreach (var name in Programs.Reverse())
@@ -107,6 +111,15 @@ public sealed class DivertDatapath : IDisposable
             _sourceCgroups.Update(id, (byte)1);
         }
     }
+
+    /// <summary>Diverts connections made in the namespace with this cookie: the proxy listens on its loopback port there.</summary>
+    public void ServeNamespace(ulong netnsCookie) => _servedNamespaces.Update(netnsCookie, (byte)1);
+
+    /// <summary>Connections made in the namespace get their service's fail mode again; true when it was served.</summary>
+    public bool StopServingNamespace(ulong netnsCookie) => _servedNamespaces.Delete(netnsCookie);
+
+    /// <summary>How many namespaces (the agent's included) the diversion serves now.</summary>
+    public int ServedNamespaceCount() => _servedNamespaces.Keys<ulong>().Count;
 
     /// <summary>The watchdog's proof that the proxy serves: connections are diverted for <see cref="DivertOptions.HeartbeatTimeout"/> more.</summary>
     public void Heartbeat() => _heartbeat.Update(0u, BootClock.NowNanoseconds());
