@@ -28,6 +28,7 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
     private IReadOnlyList<WorkloadConfig> _declared;
     private FileSystemWatcher? _inotify;
     private Task? _loop;
+    private int _disposed;
 
     public WorkloadWatcher(AgentConfig config, AgentOverrides overrides, WorkloadRegistry registry, ILogger<WorkloadWatcher> logger)
     {
@@ -75,8 +76,13 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>Stops; the host disposes it twice (as itself and as a hosted service), which is harmless.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await StopAsync(CancellationToken.None);
         _stopping.Dispose();
         _wake.Dispose();
