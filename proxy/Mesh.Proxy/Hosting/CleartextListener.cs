@@ -33,7 +33,7 @@ internal sealed partial class CleartextListener
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly TimeSpan _sniffTimeout;
-    private readonly Dictionary<long, (IConnectionListener Socket, Task AcceptLoop)> _workloadSockets = [];
+    private readonly Dictionary<long, WorkloadSocket> _workloadSockets = [];
     private IConnectionListener? _socket;
     private IConnectionListenerFactory? _sockets;
     private Task _acceptLoop = Task.CompletedTask;
@@ -98,11 +98,18 @@ internal sealed partial class CleartextListener
                 handle.Dispose();
                 throw new InvalidOperationException($"workload listener {id}: the proxy is not listening, or has it already");
             }
-            // Kestrel's socket transport serves an inherited listening socket by its descriptor (as with ListenHandle) and owns it from here.
-            var fd = handle.DangerousGetHandle();
-            handle.SetHandleAsInvalid();
-            var socket = await _sockets.BindAsync(new FileHandleEndPoint((ulong)fd, FileHandleType.Tcp));
-            _workloadSockets[id] = (socket, AcceptLoopAsync(socket, workload));
+            // Kestrel's socket transport serves a listening socket by its descriptor (as with ListenHandle), without owning it.
+            IConnectionListener socket;
+            try
+            {
+                socket = await _sockets.BindAsync(new FileHandleEndPoint((ulong)handle.DangerousGetHandle(), FileHandleType.Tcp));
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+            _workloadSockets[id] = new WorkloadSocket(socket, handle, AcceptLoopAsync(socket, workload));
             Log.WorkloadListenerAttached(_logger, id, workload.Name ?? "(unnamed)");
         }
         finally
@@ -114,7 +121,7 @@ internal sealed partial class CleartextListener
     /// <summary>Stops accepting on a workload's socket and closes it; connections it accepted carry on.</summary>
     public async Task DetachAsync(long id)
     {
-        (IConnectionListener Socket, Task AcceptLoop) attached;
+        WorkloadSocket? attached;
         await _gate.WaitAsync();
         try
         {
@@ -129,7 +136,7 @@ internal sealed partial class CleartextListener
         }
         await attached.Socket.UnbindAsync();
         await attached.AcceptLoop;
-        await attached.Socket.DisposeAsync();
+        await attached.DisposeAsync();
     }
 
     /// <summary>How many workload sockets this listener serves now.</summary>
@@ -252,10 +259,10 @@ internal sealed partial class CleartextListener
                 _stopping.Cancel();
                 await _socket.UnbindAsync();
                 await _acceptLoop;
-                foreach (var (socket, acceptLoop) in _workloadSockets.Values)
+                foreach (var attached in _workloadSockets.Values)
                 {
-                    await socket.UnbindAsync();
-                    await acceptLoop;
+                    await attached.Socket.UnbindAsync();
+                    await attached.AcceptLoop;
                 }
             }
         }
@@ -280,9 +287,9 @@ internal sealed partial class CleartextListener
             {
                 await _socket.DisposeAsync();
                 _socket = null;
-                foreach (var (socket, _) in _workloadSockets.Values)
+                foreach (var attached in _workloadSockets.Values)
                 {
-                    await socket.DisposeAsync();
+                    await attached.DisposeAsync();
                 }
                 _workloadSockets.Clear();
             }
@@ -290,6 +297,16 @@ internal sealed partial class CleartextListener
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>A workload's listening socket as Kestrel serves it, and its descriptor, which Kestrel does not close.</summary>
+    private sealed record WorkloadSocket(IConnectionListener Socket, SafeSocketHandle Handle, Task AcceptLoop) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Socket.DisposeAsync();
+            Handle.Dispose();
         }
     }
 

@@ -3,43 +3,41 @@ using System.Diagnostics;
 namespace Mesh.Kernel.Tests.Workloads;
 
 /// <summary>
-/// A workload as a container runtime makes one: a child cgroup of the test's cgroup and a network namespace of its own
-/// (loopback up, nothing else), with a long-lived process in both. Commands run in the workload join its cgroup first
-/// and then its namespace (`ip netns exec` remounts /sys, so the cgroup must come first). Disposing ends the
-/// processes, deletes the namespace and removes the cgroup.
+/// A workload as a container runtime makes one: a network namespace of its own (loopback up, nothing else) and a child
+/// cgroup of the test's cgroup, with a long-lived process in both; it joins the cgroup once its namespace is ready, as
+/// a runtime starts the container's process last. The namespace lives as long as that process. Commands run in the
+/// workload join its cgroup, then its namespace (nsenter). Disposing ends the process and removes the cgroup.
 /// </summary>
 public sealed class TestWorkload : IDisposable
 {
-    private static int s_sequence;
-
     private readonly Process _anchor;
 
-    private TestWorkload(string cgroup, string netns, Process anchor)
+    private TestWorkload(string cgroup, Process anchor)
     {
         Cgroup = cgroup;
-        Netns = netns;
         _anchor = anchor;
     }
 
     public string Cgroup { get; }
 
-    public string Netns { get; }
+    /// <summary>The workload's process, whose network namespace is the workload's.</summary>
+    public int Pid => _anchor.Id;
 
-    /// <summary>Makes the cgroup <paramref name="name"/> below <paramref name="parentCgroup"/> and a fresh namespace, and starts a process in both.</summary>
+    /// <summary>Makes the cgroup <paramref name="name"/> below <paramref name="parentCgroup"/> and starts a process in it, in a new namespace.</summary>
     public static TestWorkload Start(string parentCgroup, string name)
     {
-        var netns = $"mesh-wl-{Environment.ProcessId}-{Interlocked.Increment(ref s_sequence)}";
         var cgroup = Directory.CreateDirectory(Path.Combine(parentCgroup, name)).FullName;
         try
         {
-            Run(throwOnError: true, "ip", "netns", "add", netns);
-            Run(throwOnError: true, "ip", "-n", netns, "link", "set", "lo", "up");
-            var anchor = Process.Start(InWorkload(cgroup, netns, "sleep", "600"))!;
-            return new TestWorkload(cgroup, netns, anchor);
+            var start = new ProcessStartInfo("unshare") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in new[] { "--net", "sh", "-c", "ip link set lo up && echo $$ > \"$0/cgroup.procs\" && exec sleep 600", cgroup })
+            {
+                start.ArgumentList.Add(argument);
+            }
+            return new TestWorkload(cgroup, Process.Start(start)!);
         }
         catch
         {
-            Run(throwOnError: false, "ip", "netns", "del", netns);
             Directory.Delete(cgroup);
             throw;
         }
@@ -48,7 +46,12 @@ public sealed class TestWorkload : IDisposable
     /// <summary>Runs a command inside the workload (its cgroup, then its namespace) and returns its exit code and output.</summary>
     public async Task<(int ExitCode, string Output)> RunAsync(params string[] command)
     {
-        using var process = Process.Start(InWorkload(Cgroup, Netns, command))!;
+        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "-c", "echo $$ > \"$0/cgroup.procs\" && pid=\"$1\" && shift && exec nsenter -t \"$pid\" -n \"$@\"", Cgroup, Pid.ToString() }.Concat(command))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
         var output = await process.StandardOutput.ReadToEndAsync();
         var error = await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
@@ -75,13 +78,12 @@ public sealed class TestWorkload : IDisposable
         }
         finally
         {
-            Run(throwOnError: false, "ip", "netns", "del", Netns);
             RemoveCgroup(Cgroup);
         }
     }
 
     /// <summary>rmdir of a cgroup whose last process just exited can fail with EBUSY for a moment.</summary>
-    public static void RemoveCgroup(string cgroup)
+    private static void RemoveCgroup(string cgroup)
     {
         for (var attempt = 0; Directory.Exists(cgroup); attempt++)
         {
@@ -93,36 +95,6 @@ public sealed class TestWorkload : IDisposable
             {
                 Thread.Sleep(10);
             }
-        }
-    }
-
-    private static ProcessStartInfo InWorkload(string cgroup, string netns, params string[] command)
-    {
-        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add("echo $$ > \"$0/cgroup.procs\" && ns=\"$1\" && shift && exec ip netns exec \"$ns\" \"$@\"");
-        start.ArgumentList.Add(cgroup);
-        start.ArgumentList.Add(netns);
-        foreach (var argument in command)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        return start;
-    }
-
-    private static void Run(bool throwOnError, params string[] command)
-    {
-        var start = new ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in command.Skip(1))
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (throwOnError && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{string.Join(' ', command)} failed: {error.Trim()}");
         }
     }
 }
