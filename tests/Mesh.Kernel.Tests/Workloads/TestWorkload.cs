@@ -44,18 +44,31 @@ public sealed class TestWorkload : IDisposable
     }
 
     /// <summary>Runs a command inside the workload (its cgroup, then its namespace) and returns its exit code and output.</summary>
-    public async Task<(int ExitCode, string Output)> RunAsync(params string[] command)
+    public Task<(int ExitCode, string Output)> RunAsync(params string[] command) => RunAsync(joinCgroup: true, command);
+
+    /// <summary>
+    /// Runs a command in the workload's namespace, in its cgroup or (<paramref name="joinCgroup"/> false) in the test's,
+    /// where no cgroup program judges it; returns its exit code and output.
+    /// </summary>
+    public async Task<(int ExitCode, string Output)> RunAsync(bool joinCgroup, params string[] command)
     {
-        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "-c", "echo $$ > \"$0/cgroup.procs\" && pid=\"$1\" && shift && exec nsenter -t \"$pid\" -n \"$@\"", Cgroup, Pid.ToString() }.Concat(command))
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
+        using var process = StartInside(joinCgroup, command);
         var output = await process.StandardOutput.ReadToEndAsync();
         var error = await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, output + error);
+    }
+
+    /// <summary>Starts a command in the workload's namespace (and its cgroup when <paramref name="joinCgroup"/>); the caller ends it.</summary>
+    public Process StartInside(bool joinCgroup, params string[] command)
+    {
+        var join = joinCgroup ? "echo $$ > \"$0/cgroup.procs\" && " : "";
+        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "-c", join + "pid=\"$1\" && shift && exec nsenter -t \"$pid\" -n \"$@\"", Cgroup, Pid.ToString() }.Concat(command))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        return Process.Start(start)!;
     }
 
     /// <summary>One HTTP GET with curl from inside the workload: the status code, or "000" when it did not connect.</summary>
