@@ -163,7 +163,11 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
         try
         {
             var cgroupId = Cgroup.IdOf(candidate.Cgroup);
-            var (cookie, addresses) = NamespaceThread.Run(candidate.Pid, ProbeNamespace);
+            if (NamespaceThread.Run(candidate.Pid, ProbeNamespace) is not var (cookie, addresses))
+            {
+                LogNotReady(_logger, candidate.Cgroup);
+                return;
+            }
             // The process may have left for another namespace while it was probed: then the next scan sees the new one.
             if (NamespaceThread.InodeOf(candidate.Pid) != candidate.NetnsInode)
             {
@@ -179,9 +183,23 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
         }
     }
 
-    /// <summary>Run inside the workload's namespace: its cookie, and its addresses besides loopback.</summary>
-    private static (ulong Cookie, IReadOnlyList<IPAddress> Addresses) ProbeNamespace()
+    /// <summary>
+    /// Run inside the workload's namespace: its cookie, and its addresses besides loopback; null while its loopback has
+    /// no 127.0.0.1 (a runtime brings it up before starting the workload's process), as the proxy could not listen there.
+    /// </summary>
+    private static (ulong Cookie, IReadOnlyList<IPAddress> Addresses)? ProbeNamespace()
     {
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            try
+            {
+                probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            }
+            catch (SocketException error) when (error.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                return null;
+            }
+        }
         var addresses = NetworkInterface.GetAllNetworkInterfaces()
             .Where(i => i.NetworkInterfaceType != NetworkInterfaceType.Loopback)
             .SelectMany(i => i.GetIPProperties().UnicastAddresses.Select(a => a.Address))
@@ -221,6 +239,9 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Workload {Cgroup} skipped for now: {Reason}")]
     private static partial void LogSkipped(ILogger logger, string cgroup, string reason);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "Workload {Cgroup}: its namespace's loopback is not up yet; looking again at the next scan")]
+    private static partial void LogNotReady(ILogger logger, string cgroup);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "workloads[{Name}].cgroup: {Cgroup} does not exist (yet); the workload is served once it does")]
     private static partial void LogNotYet(ILogger logger, string name, string cgroup);

@@ -88,6 +88,40 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task DeclaredCgroupThatDoesNotExist_IsLogged_AndServedWithItsNameOnceItAppears()
+    {
+        using var sandbox = AgentSandbox.Create("wllate");
+        var late = Path.Combine(sandbox.CgroupPath, "late");
+        var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
+        try
+        {
+            await File.WriteAllTextAsync(configFile, $"workloads:\n  - name: late\n    cgroup: {late}\n" + Config);
+            var agent = await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
+            using var admin = new AgentAdmin(sandbox.PinDirectory);
+            Assert.Contains($"workloads[late].cgroup: {late} does not exist (yet)", agent.Output);
+
+            using var workload = TestWorkload.Start(sandbox.CgroupPath, "late");
+            var served = await admin.WaitServedAsync(late, TimeSpan.FromSeconds(5));
+
+            Assert.Equal("late", served?.Name);
+        }
+        finally
+        {
+            File.Delete(configFile);
+        }
+    }
+
+    [Fact]
+    public async Task EnteringTheNamespaceOfAProcessThatIsGone_IsNamespaceGone_NotACrash()
+    {
+        using var process = Process.Start(new ProcessStartInfo("true"))!;
+        await process.WaitForExitAsync();
+
+        var error = Assert.Throws<Mesh.Agent.Workloads.NamespaceGoneException>(() => Mesh.Agent.Workloads.NamespaceThread.Run(process.Id, () => 1));
+        Assert.Contains($"process {process.Id}", error.Message);
+    }
+
     private static async Task CycleAsync(AgentSandbox sandbox, AgentAdmin admin, int cycle)
     {
         using (var workload = TestWorkload.Start(sandbox.CgroupPath, $"cycle{cycle}"))
