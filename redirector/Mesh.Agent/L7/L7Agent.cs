@@ -120,6 +120,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         await StopApplyingAsync();
         _workloadSubscription?.Dispose();
         _workloadSubscription = null;
+        _workloadListeners?.Dispose();
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();
@@ -140,6 +141,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     {
         await StopApplyingAsync();
         _workloadSubscription?.Dispose();
+        _workloadListeners?.Dispose();
         _handoff?.Dispose();
         if (_watchdog is not null)
         {

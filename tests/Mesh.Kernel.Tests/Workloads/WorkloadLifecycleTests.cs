@@ -113,6 +113,42 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ProxyPortTakenInTheNamespace_WorkloadListedUnserved_ThenServedOnceItIsFree()
+    {
+        using var sandbox = AgentSandbox.Create("wlbusy");
+        var configFile = await WriteConfigAsync(sandbox);
+        var proxyPort = LoopbackPair.FreePort();
+        using var workload = TestWorkload.Start(sandbox.CgroupPath, "busy");
+        using var holder = workload.StartInside(joinCgroup: false, "python3", "-c",
+            $"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {proxyPort})); s.listen(); print('held', flush=True); time.sleep(600)");
+        try
+        {
+            Assert.Equal("held", await holder.StandardOutput.ReadLineAsync());
+            await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", proxyPort.ToString());
+            using var admin = new AgentAdmin(sandbox.PinDirectory);
+            var listed = (await admin.StatusAsync()).Workloads?.SingleOrDefault(w => w.Cgroup == workload.Cgroup);
+            Assert.NotNull(listed);
+            Assert.Equal(0, listed.Listeners);
+            Assert.DoesNotContain(listed.NetnsCookie, ServedNamespaces(sandbox));
+
+            holder.Kill();
+            await holder.WaitForExitAsync();
+            var served = await admin.WaitServedAsync(workload.Cgroup, TimeSpan.FromSeconds(5));
+
+            Assert.NotNull(served);
+            Assert.Contains(served.NetnsCookie, ServedNamespaces(sandbox));
+        }
+        finally
+        {
+            if (!holder.HasExited)
+            {
+                holder.Kill();
+            }
+            File.Delete(configFile);
+        }
+    }
+
+    [Fact]
     public async Task EnteringTheNamespaceOfAProcessThatIsGone_IsNamespaceGone_NotACrash()
     {
         using var process = Process.Start(new ProcessStartInfo("true"))!;
