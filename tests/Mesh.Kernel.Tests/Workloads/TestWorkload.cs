@@ -63,7 +63,7 @@ public sealed class TestWorkload : IDisposable
     public Process StartInside(bool joinCgroup, params string[] command)
     {
         var join = joinCgroup ? "echo $$ > \"$0/cgroup.procs\" && " : "";
-        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("sh") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { "-c", join + "pid=\"$1\" && shift && exec nsenter -t \"$pid\" -n \"$@\"", Cgroup, Pid.ToString() }.Concat(command))
         {
             start.ArgumentList.Add(argument);

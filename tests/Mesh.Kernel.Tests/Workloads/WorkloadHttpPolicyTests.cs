@@ -87,8 +87,79 @@ public sealed class WorkloadHttpPolicyTests
         }
     }
 
-    /// <summary>A Kestrel upstream on 127.0.0.1 in the host's namespace, answering each path with <paramref name="status"/>.</summary>
-    internal static async Task<Upstream> StartUpstreamAsync(Func<string, int> status)
+    /// <summary>
+    /// Sends one request on a connection from 127.0.0.1:SOURCE_PORT once told to on stdin, after printing "connected":
+    /// two workloads can then hold connections with the very same tuple, each in its own namespace.
+    /// </summary>
+    private const string PinnedPortClient = """
+        import socket, sys
+        host, port, source_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", source_port)); s.connect((host, port))
+        print("connected", s.getsockname()[1], flush=True)
+        sys.stdin.readline()
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+        print(answer.split(b"\r\n")[0].decode(), answer.split(b"\r\n\r\n", 1)[1].decode(), flush=True)
+        """;
+
+    [Fact]
+    public async Task TwoWorkloadsWithTheSameTuple_EachGetsTheServiceItDialled()
+    {
+        await using var catalog = await StartUpstreamAsync(_ => 200, "catalog");
+        await using var shop = await StartUpstreamAsync(_ => 200, "shop");
+        using var sandbox = AgentSandbox.Create("wltuple");
+        var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
+        using var web = TestWorkload.Start(sandbox.CgroupPath, "web");
+        using var batch = TestWorkload.Start(sandbox.CgroupPath, "batch");
+        var proxyPort = LoopbackPair.FreePort();
+        var sourcePort = LoopbackPair.FreePort();
+        try
+        {
+            await File.WriteAllTextAsync(configFile, $$"""
+                services:
+                  - name: catalog
+                    address: 10.96.79.10
+                    port: 8080
+                    endpoints: [{{catalog.Urls}}]
+                    rules: [{ name: all, timeouts: { request: 5s } }]
+                  - name: shop
+                    address: 10.96.79.20
+                    port: 8080
+                    endpoints: [{{shop.Urls}}]
+                    rules: [{ name: all, timeouts: { request: 5s } }]
+                """);
+            await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", proxyPort.ToString());
+            using var admin = new AgentAdmin(sandbox.PinDirectory);
+            Assert.NotNull(await admin.WaitServedAsync(web.Cgroup, TimeSpan.FromSeconds(5)));
+            Assert.NotNull(await admin.WaitServedAsync(batch.Cgroup, TimeSpan.FromSeconds(5)));
+
+            // Both connections are 127.0.0.1:sourcePort -> 127.0.0.1:proxyPort, each in its namespace, open at once;
+            // the proxy asks for each one's original destination only at its first request.
+            using var fromWeb = web.StartInside(joinCgroup: true, "python3", "-c", PinnedPortClient, "10.96.79.10", "8080", sourcePort.ToString());
+            Assert.Equal($"connected {sourcePort}", await fromWeb.StandardOutput.ReadLineAsync());
+            using var fromBatch = batch.StartInside(joinCgroup: true, "python3", "-c", PinnedPortClient, "10.96.79.20", "8080", sourcePort.ToString());
+            Assert.Equal($"connected {sourcePort}", await fromBatch.StandardOutput.ReadLineAsync());
+            await fromWeb.StandardInput.WriteLineAsync();
+            await fromWeb.StandardInput.FlushAsync();
+            var webAnswer = await fromWeb.StandardOutput.ReadLineAsync();
+            await fromBatch.StandardInput.WriteLineAsync();
+            await fromBatch.StandardInput.FlushAsync();
+            var batchAnswer = await fromBatch.StandardOutput.ReadLineAsync();
+
+            Assert.Equal("HTTP/1.1 200 OK catalog", webAnswer);
+            Assert.Equal("HTTP/1.1 200 OK shop", batchAnswer);
+        }
+        finally
+        {
+            File.Delete(configFile);
+        }
+    }
+
+    /// <summary>A Kestrel upstream on 127.0.0.1 in the host's namespace, answering each path with <paramref name="status"/> and <paramref name="body"/>.</summary>
+    internal static async Task<Upstream> StartUpstreamAsync(Func<string, int> status, string body = "upstream")
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -97,7 +168,7 @@ public sealed class WorkloadHttpPolicyTests
         app.Run(async context =>
         {
             context.Response.StatusCode = status(context.Request.Path.Value ?? "/");
-            await context.Response.WriteAsync("upstream");
+            await context.Response.WriteAsync(body);
         });
         await app.StartAsync();
         return new Upstream(app, new IPEndPoint(IPAddress.Loopback, new Uri(app.Urls.First()).Port));
