@@ -87,14 +87,22 @@ internal sealed partial class ListenerHandoffServer : IDisposable
             {
                 return;
             }
-            var uid = ListenerHandoff.PeerUid(peer);
-            if (uid != _proxyUid)
+            try
             {
-                LogRefused(_logger, uid);
-                peer.Dispose();
+                var uid = ListenerHandoff.PeerUid(peer);
+                if (uid != _proxyUid)
+                {
+                    LogRefused(_logger, uid);
+                    peer.Dispose();
+                    continue;
+                }
+                peer.Blocking = true;
+            }
+            catch (SocketException)
+            {
+                peer.Dispose(); // gone before it was checked
                 continue;
             }
-            peer.Blocking = true;
             lock (_lock)
             {
                 // A proxy that restarted connects anew: the previous connection is the dead one.

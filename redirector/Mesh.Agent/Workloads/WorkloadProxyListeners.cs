@@ -113,7 +113,7 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
         List<Socket> sockets;
         try
         {
-            sockets = NamespaceThread.Run(workload.Pid, OpenListeners);
+            sockets = NamespaceThread.Run(workload.Pid, () => OpenListeners(workload.NetnsCookie));
         }
         catch (NamespaceGoneException error)
         {
@@ -131,8 +131,13 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
     }
 
     /// <summary>Run inside the workload's namespace: 127.0.0.1:port, and [::1]:port where the namespace has IPv6.</summary>
-    private List<Socket> OpenListeners()
+    private List<Socket> OpenListeners(ulong netnsCookie)
     {
+        // The pid was the workload's when it was found; a pid used again since would lead into another namespace.
+        if (NetworkNamespace.CurrentCookie() != netnsCookie)
+        {
+            throw new NamespaceGoneException("the workload's process is gone (its pid now belongs to a process in another namespace)");
+        }
         var sockets = new List<Socket> { Listen(new IPEndPoint(IPAddress.Loopback, _proxyPort)) };
         if (Socket.OSSupportsIPv6)
         {

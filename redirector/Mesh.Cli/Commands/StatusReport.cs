@@ -56,8 +56,8 @@ internal static class StatusReport
                 ["connections diverted", divert.Counters.Connections.ToString("N0")],
                 ["original destinations answered", divert.Counters.OriginalDstAnswered.ToString("N0")],
                 ["proxy upstream connections exempt", divert.Counters.ProxyConnectionsSkipped.ToString("N0")],
-                ["proxy down: connected direct (fail open)", divert.Counters.FailedOpen.ToString("N0")],
-                ["proxy down: refused (fail closed)", divert.Counters.FailedClosed.ToString("N0")],
+                ["proxy down or namespace not served: connected direct (fail open)", divert.Counters.FailedOpen.ToString("N0")],
+                ["proxy down or namespace not served: refused (fail closed)", divert.Counters.FailedClosed.ToString("N0")],
             ]);
         }
         if (workloads is { Count: > 0 })

@@ -27,33 +27,38 @@ public sealed class AgentAdmin(string pinDirectory) : IDisposable
         await _client.GetFromJsonAsync<StatusSnapshot>("/v1/status", StatusSnapshot.Json) ?? throw new InvalidOperationException("no status");
 
     /// <summary>The workload of <paramref name="cgroup"/> once the proxy listens in its namespace; null if that takes longer than <paramref name="timeout"/>.</summary>
-    public async Task<WorkloadStatus?> WaitServedAsync(string cgroup, TimeSpan timeout)
+    public async Task<WorkloadStatus?> WaitServedAsync(string cgroup, TimeSpan timeout) =>
+        (await WaitAsync(workloads => workloads.Any(w => w.Cgroup == cgroup && w.Listeners > 0), timeout))?.First(w => w.Cgroup == cgroup);
+
+    /// <summary>The workload of <paramref name="cgroup"/> once the agent lists it, served or not; null after <paramref name="timeout"/>.</summary>
+    public async Task<WorkloadStatus?> WaitListedAsync(string cgroup, TimeSpan timeout) =>
+        (await WaitAsync(workloads => workloads.Any(w => w.Cgroup == cgroup), timeout))?.First(w => w.Cgroup == cgroup);
+
+    /// <summary>Waits until the agent no longer lists <paramref name="cgroup"/>; false after <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitGoneAsync(string cgroup, TimeSpan timeout) =>
+        await WaitAsync(workloads => workloads.All(w => w.Cgroup != cgroup), timeout) is not null;
+
+    /// <summary>The workloads once <paramref name="until"/> holds for them, or null after <paramref name="timeout"/>; the admin socket may not be up at first.</summary>
+    private async Task<IReadOnlyList<WorkloadStatus>?> WaitAsync(Func<IReadOnlyList<WorkloadStatus>, bool> until, TimeSpan timeout)
     {
         using var deadline = new CancellationTokenSource(timeout);
         while (!deadline.IsCancellationRequested)
         {
-            if ((await StatusAsync()).Workloads?.FirstOrDefault(w => w.Cgroup == cgroup && w.Listeners > 0) is { } served)
+            try
             {
-                return served;
+                var workloads = (await StatusAsync()).Workloads ?? [];
+                if (until(workloads))
+                {
+                    return workloads;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // The agent is still starting: its admin API comes up last.
             }
             await Task.Delay(5);
         }
         return null;
-    }
-
-    /// <summary>Waits until the agent no longer lists <paramref name="cgroup"/>; false after <paramref name="timeout"/>.</summary>
-    public async Task<bool> WaitGoneAsync(string cgroup, TimeSpan timeout)
-    {
-        using var deadline = new CancellationTokenSource(timeout);
-        while (!deadline.IsCancellationRequested)
-        {
-            if ((await StatusAsync()).Workloads?.Any(w => w.Cgroup == cgroup) != true)
-            {
-                return true;
-            }
-            await Task.Delay(5);
-        }
-        return false;
     }
 
     public void Dispose() => _client.Dispose();

@@ -126,7 +126,7 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
             Assert.Equal("held", await holder.StandardOutput.ReadLineAsync());
             await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", proxyPort.ToString());
             using var admin = new AgentAdmin(sandbox.PinDirectory);
-            var listed = (await admin.StatusAsync()).Workloads?.SingleOrDefault(w => w.Cgroup == workload.Cgroup);
+            var listed = await admin.WaitListedAsync(workload.Cgroup, TimeSpan.FromSeconds(5));
             Assert.NotNull(listed);
             Assert.Equal(0, listed.Listeners);
             Assert.DoesNotContain(listed.NetnsCookie, ServedNamespaces(sandbox));
