@@ -51,7 +51,12 @@ public sealed class DivertDatapath : IDisposable
             _sourceCgroups = _resources.Push(divert.Map(MapNames.SourceCgroups));
             _servedNamespaces = _resources.Push(divert.Map(MapNames.DivertNetns));
             WriteSettings();
-            // The proxy's own listeners are in the agent's namespace; workloads' namespaces join as the proxy listens there.
+            // The proxy's own listeners are in the agent's namespace; workloads' namespaces join as the proxy listens
+            // there. Those a killed agent left pinned are dropped: their listeners went with its proxy.
+            foreach (var stale in _servedNamespaces.Keys<ulong>())
+            {
+                _servedNamespaces.Delete(stale);
+            }
             ServeNamespace(NetworkNamespace.CurrentCookie());
             // connect4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
