@@ -113,6 +113,30 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ConfigReloadNamingAServedWorkload_ServesItUnderItsNewName()
+    {
+        using var sandbox = AgentSandbox.Create("wlrename");
+        var configFile = await WriteConfigAsync(sandbox);
+        try
+        {
+            using var workload = TestWorkload.Start(sandbox.CgroupPath, "web");
+            await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
+            using var admin = new AgentAdmin(sandbox.PinDirectory);
+            Assert.Null((await admin.WaitServedAsync(workload.Cgroup, TimeSpan.FromSeconds(5)))?.Name);
+
+            await File.WriteAllTextAsync(configFile, $"workloads:\n  - name: web\n    cgroup: {workload.Cgroup}\n" + Config);
+            var renamed = await WaitAsync(async () => await admin.WaitServedAsync(workload.Cgroup, TimeSpan.FromSeconds(1)) is { Name: "web" } served ? served : null);
+
+            Assert.NotNull(renamed);
+            Assert.Contains(renamed.NetnsCookie, ServedNamespaces(sandbox));
+        }
+        finally
+        {
+            File.Delete(configFile);
+        }
+    }
+
+    [Fact]
     public async Task ProxyPortTakenInTheNamespace_WorkloadListedUnserved_ThenServedOnceItIsFree()
     {
         using var sandbox = AgentSandbox.Create("wlbusy");
@@ -156,6 +180,21 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
 
         var error = Assert.Throws<Mesh.Agent.Workloads.NamespaceGoneException>(() => Mesh.Agent.Workloads.NamespaceThread.Run(process.Id, () => 1));
         Assert.Contains($"process {process.Id}", error.Message);
+    }
+
+    /// <summary>The first non-null answer of <paramref name="attempt"/> within 10 s, or null.</summary>
+    private static async Task<T?> WaitAsync<T>(Func<Task<T?>> attempt) where T : class
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            if (await attempt() is { } answer)
+            {
+                return answer;
+            }
+            await Task.Delay(20);
+        }
+        return null;
     }
 
     private static async Task CycleAsync(AgentSandbox sandbox, AgentAdmin admin, int cycle)
