@@ -62,7 +62,8 @@ static __always_inline __u64 source_cgroup_of_current(void)
 
 /*
  * Decides what happens to a connect() to the service: not diverted, diverted (the original
- * destination is recorded for the proxy), or, while the proxy is down, the service's fail mode.
+ * destination is recorded for the proxy), or, while the proxy is down or has no listener in the
+ * client's network namespace (see divert_netns), the service's fail mode.
  */
 static __always_inline enum divert_decision divert_lookup(struct bpf_sock_addr *ctx, struct service_key *service,
 							  const struct divert_settings *settings)
@@ -73,7 +74,7 @@ static __always_inline enum divert_decision divert_lookup(struct bpf_sock_addr *
 
 	if (!policy)
 		return DIVERT_NO;
-	if (!divert_proxy_alive(settings)) {
+	if (!divert_proxy_alive(settings) || !bpf_map_lookup_elem(&divert_netns, &(__u64){ bpf_get_netns_cookie(ctx) })) {
 		if (policy->flags & SERVICE_FAIL_OPEN) {
 			divert_count(DIVERT_FAILED_OPEN);
 			return DIVERT_NO;

@@ -38,6 +38,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } source_cgroups SEC(".maps");
 
+/*
+ * The network namespaces where the node proxy listens on its loopback port, by netns cookie: the
+ * agent's own and each served workload's. A connect() from any other namespace would be rewritten
+ * to a loopback nobody listens on there, so it gets the service's fail mode instead.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MESH_MAX_L7_SERVICES);
+	__type(key, __u64);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} divert_netns SEC(".maps");
+
 /* The watchdog's last proof that the node proxy serves: CLOCK_BOOTTIME ns, written every few 100 ms. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -191,8 +191,8 @@ enum divert_counter {
 	DIVERT_ORIGINAL_DST_ANSWERED = 2,
 	DIVERT_ORIGINAL_DST_MISSED = 3,
 	DIVERT_PROXY_CONNECTIONS_SKIPPED = 4,
-	DIVERT_FAILED_OPEN = 5,   /* proxy down: connected to the service itself */
-	DIVERT_FAILED_CLOSED = 6, /* proxy down: refused with EPERM */
+	DIVERT_FAILED_OPEN = 5,   /* proxy down, or not listening in the client's namespace: connected to the service itself */
+	DIVERT_FAILED_CLOSED = 6, /* proxy down, or not listening in the client's namespace: refused with EPERM */
 	DIVERT_COUNTER_MAX = 7,
 };
 

@@ -21,6 +21,9 @@ public sealed record MeshConfig
     /// <summary>The services on the node, in file order; those with HTTP policy go through the node proxy.</summary>
     public ValueList<ServiceConfig> Services { get; init; } = [];
 
+    /// <summary>The workloads the config names, for sources (<c>source: { workload: web }</c>) and `mesh status`. Default: none.</summary>
+    public ValueList<WorkloadConfig> Workloads { get; init; } = [];
+
     /// <summary>The packet filter at the node's interfaces (XDP). Default: no interfaces and no rules, so everything passes.</summary>
     public L4Policy L4 { get; init; } = new();
 

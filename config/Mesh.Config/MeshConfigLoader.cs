@@ -11,7 +11,7 @@ namespace Mesh.Config;
 public sealed class MeshConfigLoader
 {
     private readonly ConfigNodeReader _reader = new();
-    private readonly MeshConfigBinder _binder = new(new AgentSettingsBinder(), new DiscoveryBinder(), new ServicesBinder(), new L4PolicyBinder(), new TelemetryBinder(), new ProxySettingsBinder());
+    private readonly MeshConfigBinder _binder = new(new AgentSettingsBinder(), new DiscoveryBinder(), new ServicesBinder(), new L4PolicyBinder(), new TelemetryBinder(), new ProxySettingsBinder(), new WorkloadsBinder());
 
     /// <summary>Reads and parses the file; a file that cannot be read is an error at line 0, column 0.</summary>
     public ConfigResult Load(string path)

@@ -40,6 +40,8 @@ internal static class EventIds
     public const int RequestBodyTooLarge = 53;
     public const int RequestBodyCut = 54;
     public const int Draining = 55;
+    public const int WorkloadListenerAttached = 56;
+    public const int WorkloadListenerFailed = 57;
 
     // Telemetry 60-69
     public const int TelemetryExporting = 60;

@@ -6,6 +6,7 @@ using Mesh.Agent.L7;
 using Mesh.Agent.Services;
 using Mesh.Agent.Splice;
 using Mesh.Agent.Telemetry;
+using Mesh.Agent.Workloads;
 using Mesh.Datapath.Interop;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,9 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddSingleton<DockerDiscovery>();
         services.AddSingleton<SpliceAgent>();
         services.AddSingleton<L4Agent>();
+        services.AddSingleton<WorkloadRegistry>();
+        services.AddSingleton<IWorkloadRegistry>(provider => provider.GetRequiredService<WorkloadRegistry>());
+        services.AddSingleton<WorkloadWatcher>();
         services.AddSingleton<L7Agent>();
         // Health checks go to the endpoints themselves, never through an HTTP proxy from the environment.
         services.AddSingleton(_ => new EndpointProbe(new HttpClient(new SocketsHttpHandler { UseProxy = false })));
@@ -44,6 +48,8 @@ public static class MeshAgentServiceCollectionExtensions
         services.AddHostedService(provider => provider.GetRequiredService<SpliceAgent>());
         // L4 before L7: its connect programs must be attached before the diversion's (see L4Agent).
         services.AddHostedService(provider => provider.GetRequiredService<L4Agent>());
+        // Before L7: the L7 path subscribes to the workloads the watcher finds, and stops before the watcher does.
+        services.AddHostedService(provider => provider.GetRequiredService<WorkloadWatcher>());
         services.AddHostedService(provider => provider.GetRequiredService<L7Agent>());
         // After L7: the service table lives in the diversion's object, which the L7 path loads and pins.
         services.AddHostedService(provider => provider.GetRequiredService<ServicesAgent>());

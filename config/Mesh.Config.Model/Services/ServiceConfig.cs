@@ -90,4 +90,7 @@ public sealed record ServiceSource
 
     /// <summary>An absolute cgroup v2 directory, or null.</summary>
     public string? Cgroup { get; init; }
+
+    /// <summary>The name of a workload under <c>workloads</c>: connections from its network namespace, told by the proxy's listener there; or null.</summary>
+    public string? Workload { get; init; }
 }

@@ -7,7 +7,7 @@ internal sealed class MeshConfigBinder
 {
     private readonly MappingBinder<MeshConfig> _mapping;
 
-    public MeshConfigBinder(AgentSettingsBinder agent, DiscoveryBinder discovery, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry, ProxySettingsBinder proxy)
+    public MeshConfigBinder(AgentSettingsBinder agent, DiscoveryBinder discovery, ServicesBinder services, L4PolicyBinder l4, TelemetryBinder telemetry, ProxySettingsBinder proxy, WorkloadsBinder workloads)
     {
         _mapping = new MappingBinder<MeshConfig>(
         [
@@ -16,6 +16,7 @@ internal sealed class MeshConfigBinder
             new("agent", (config, value, path, errors) => config with { Agent = agent.Bind(value, path, errors) }),
             new("discovery", (config, value, path, errors) => config with { Discovery = discovery.Bind(value, path, errors) }),
             new("services", (config, value, path, errors) => config with { Services = services.Bind(value, path, errors) }),
+            new("workloads", (config, value, path, errors) => config with { Workloads = workloads.Bind(value, path, errors) }),
             new("l4", (config, value, path, errors) => config with { L4 = l4.Bind(value, path, errors) }),
             new("telemetry", (config, value, path, errors) => config with { Telemetry = telemetry.Bind(value, path, errors) }),
             new("proxy", (config, value, path, errors) => config with { Proxy = proxy.Bind(value, path, errors) }),

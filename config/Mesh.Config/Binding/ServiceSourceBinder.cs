@@ -14,6 +14,8 @@ internal sealed class ServiceSourceBinder
         }),
         new("cgroup", (source, value, path, errors) =>
             ScalarValues.ReadAbsolutePath(value, path, "/sys/fs/cgroup/frontend.slice", "none", errors) is { } dir ? source with { Cgroup = dir } : source),
+        new("workload", (source, value, path, errors) =>
+            ScalarValues.ReadName(value, path, "web", errors) is { } workload ? source with { Workload = workload } : source),
     ], new Dictionary<string, string>
     {
         ["ipBlocks"] = "write 'cidrs'",
@@ -24,9 +26,9 @@ internal sealed class ServiceSourceBinder
     {
         var before = errors.Count;
         var source = _source.Bind(node, new ServiceSource(), path, errors);
-        if (errors.Count == before && source is { Cidrs.Count: 0, Cgroup: null })
+        if (errors.Count == before && source is { Cidrs.Count: 0, Cgroup: null, Workload: null })
         {
-            errors.Add(node, $"'{path}' recognises no connection; write 'cidrs: [127.0.0.0/8]' with the client addresses and/or 'cgroup: /sys/fs/cgroup/...', or remove it");
+            errors.Add(node, $"'{path}' recognises no connection; write 'cidrs: [127.0.0.0/8]' with the client addresses and/or 'cgroup: /sys/fs/cgroup/...' or 'workload: web', or remove it");
         }
         return source;
     }

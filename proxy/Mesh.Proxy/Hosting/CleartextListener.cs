@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Channels;
+using Mesh.Proxy.Routing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
@@ -31,7 +33,9 @@ internal sealed partial class CleartextListener
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly TimeSpan _sniffTimeout;
+    private readonly Dictionary<long, WorkloadSocket> _workloadSockets = [];
     private IConnectionListener? _socket;
+    private IConnectionListenerFactory? _sockets;
     private Task _acceptLoop = Task.CompletedTask;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private int _boundLanes;
@@ -62,9 +66,10 @@ internal sealed partial class CleartextListener
             if (_socket is null)
             {
                 _logger = logger;
+                _sockets = sockets;
                 _socket = await sockets.BindAsync(Requested, cancellationToken);
                 Bound = (IPEndPoint)_socket.EndPoint;
-                _acceptLoop = AcceptLoopAsync(_socket);
+                _acceptLoop = AcceptLoopAsync(_socket, workload: null);
                 Log.ListenerBound(_logger, Bound);
             }
 
@@ -79,7 +84,79 @@ internal sealed partial class CleartextListener
         return new LaneListener(this, protocols == HttpProtocols.Http2 ? _http2 : _http1);
     }
 
-    private async Task AcceptLoopAsync(IConnectionListener socket)
+    /// <summary>
+    /// Serves a socket that listens in a workload's network namespace (made there by the agent, which may enter
+    /// namespaces) on this listener's lanes; its connections carry <paramref name="workload"/>. Takes the handle.
+    /// </summary>
+    public async Task AttachAsync(long id, SafeSocketHandle handle, WorkloadListener workload)
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            if (_sockets is null || _stopping.IsCancellationRequested || _workloadSockets.ContainsKey(id))
+            {
+                handle.Dispose();
+                throw new InvalidOperationException($"workload listener {id}: the proxy is not listening, or has it already");
+            }
+            // Kestrel's socket transport serves a listening socket by its descriptor (as with ListenHandle), without owning it.
+            IConnectionListener socket;
+            try
+            {
+                socket = await _sockets.BindAsync(new FileHandleEndPoint((ulong)handle.DangerousGetHandle(), FileHandleType.Tcp));
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+            _workloadSockets[id] = new WorkloadSocket(socket, handle, AcceptLoopAsync(socket, workload));
+            Log.WorkloadListenerAttached(_logger, id, workload.Name ?? "(unnamed)");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Stops accepting on a workload's socket and closes it; connections it accepted carry on.</summary>
+    public async Task DetachAsync(long id)
+    {
+        WorkloadSocket? attached;
+        await _gate.WaitAsync();
+        try
+        {
+            if (!_workloadSockets.Remove(id, out attached))
+            {
+                return;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        await attached.Socket.UnbindAsync();
+        await attached.AcceptLoop;
+        await attached.DisposeAsync();
+    }
+
+    /// <summary>How many workload sockets this listener serves now.</summary>
+    public int WorkloadSocketCount
+    {
+        get
+        {
+            _gate.Wait();
+            try
+            {
+                return _workloadSockets.Count;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+
+    private async Task AcceptLoopAsync(IConnectionListener socket, WorkloadListener? workload)
     {
         while (true)
         {
@@ -98,6 +175,7 @@ internal sealed partial class CleartextListener
                 return;
             }
 
+            workload?.Mark(connection);
             _ = DispatchAsync(connection);
         }
     }
@@ -181,6 +259,11 @@ internal sealed partial class CleartextListener
                 _stopping.Cancel();
                 await _socket.UnbindAsync();
                 await _acceptLoop;
+                foreach (var attached in _workloadSockets.Values)
+                {
+                    await attached.Socket.UnbindAsync();
+                    await attached.AcceptLoop;
+                }
             }
         }
         finally
@@ -204,11 +287,26 @@ internal sealed partial class CleartextListener
             {
                 await _socket.DisposeAsync();
                 _socket = null;
+                foreach (var attached in _workloadSockets.Values)
+                {
+                    await attached.DisposeAsync();
+                }
+                _workloadSockets.Clear();
             }
         }
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>A workload's listening socket as Kestrel serves it, and its descriptor, which Kestrel does not close.</summary>
+    private sealed record WorkloadSocket(IConnectionListener Socket, SafeSocketHandle Handle, Task AcceptLoop) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Socket.DisposeAsync();
+            Handle.Dispose();
         }
     }
 
@@ -262,6 +360,10 @@ internal sealed partial class CleartextListener
         [LoggerMessage(EventId = EventIds.ListenerBound, Level = LogLevel.Information,
             Message = "Proxy listening on {EndPoint} (HTTP/1.1 and h2c)")]
         public static partial void ListenerBound(ILogger logger, IPEndPoint endPoint);
+
+        [LoggerMessage(EventId = EventIds.WorkloadListenerAttached, Level = LogLevel.Information,
+            Message = "Proxy serving workload listener {Id} of workload {Workload}")]
+        public static partial void WorkloadListenerAttached(ILogger logger, long id, string workload);
 
         [LoggerMessage(EventId = EventIds.ConnectionSniffFailed, Level = LogLevel.Debug,
             Message = "Connection from {Remote} closed before its protocol was known")]

@@ -89,6 +89,19 @@ public sealed partial class MeshProxyHost : IAsyncDisposable
     public IReadOnlyList<IPEndPoint> ListenEndPoints =>
         [.. _listeners.Select(l => l.Bound ?? throw new InvalidOperationException("The proxy has not started."))];
 
+    /// <summary>
+    /// Serves a socket listening in a workload's network namespace, handed over by the agent (see
+    /// <see cref="Isolation.ListenerHandoff"/>), beside the proxy's own listeners; takes the handle.
+    /// </summary>
+    public Task AttachWorkloadListenerAsync(long id, System.Net.Sockets.SafeSocketHandle socket, WorkloadListener workload) =>
+        _listeners[0].AttachAsync(id, socket, workload);
+
+    /// <summary>Stops serving and closes a workload's socket; unknown ids are ignored.</summary>
+    public Task DetachWorkloadListenerAsync(long id) => _listeners[0].DetachAsync(id);
+
+    /// <summary>How many workload sockets the proxy serves now.</summary>
+    public int WorkloadListenerCount => _listeners[0].WorkloadSocketCount;
+
     /// <summary>The configuration source: <see cref="MeshProxyConfigProvider.Update"/> replaces the services atomically.</summary>
     public MeshProxyConfigProvider Config => _host.Services.GetRequiredService<MeshProxyConfigProvider>();
 

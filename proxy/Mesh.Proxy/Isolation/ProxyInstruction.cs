@@ -29,6 +29,12 @@ public sealed record ProxyStartSettings
     /// <summary>The listen addresses, each serving HTTP/1.1 and h2c.</summary>
     public required IReadOnlyList<IPEndPoint> Listen { get; init; }
 
+    /// <summary>
+    /// The abstract Unix socket name (without the leading NUL) where the agent hands over the sockets it opens in
+    /// workloads' network namespaces (<see cref="ListenerHandoff"/>); null: the proxy serves its own namespace only.
+    /// </summary>
+    public string? ListenerHandoff { get; init; }
+
     /// <summary>What one client may send: the config's <c>proxy</c> section.</summary>
     public ProxySettings Limits { get; init; } = new();
 

@@ -37,6 +37,7 @@ public sealed partial class ProxyInstructionServer
     public async Task<bool> RunAsync(CancellationToken stopping)
     {
         MeshProxyHost? host = null;
+        WorkloadListenerReceiver? receiver = null;
         try
         {
             while (await ReadLineAsync(stopping) is { } line)
@@ -59,6 +60,10 @@ public sealed partial class ProxyInstructionServer
                     {
                         return false;
                     }
+                    if (instruction.Start?.ListenerHandoff is { } handoff)
+                    {
+                        receiver = WorkloadListenerReceiver.Start(handoff, host, _loggerFactory.CreateLogger<WorkloadListenerReceiver>());
+                    }
                 }
                 else
                 {
@@ -69,6 +74,7 @@ public sealed partial class ProxyInstructionServer
         }
         finally
         {
+            receiver?.Dispose();
             if (host is not null)
             {
                 Log.Draining(_logger);

@@ -16,14 +16,16 @@ internal sealed class AuthorizationRule(IEnumerable<string> allowedSources, stri
 }
 
 /// <summary>
-/// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else the
-/// service whose CIDR contains its address, longest prefix first (ties in file order). Only services some rule allows
-/// are sources: any other service's CIDRs could only take clients away from the services rules allow.
+/// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else, for a
+/// connection that arrived on a workload's listener, the service of that workload, else the service whose CIDR
+/// contains its address, longest prefix first. A workload's client is never named by address: its 127.0.0.1 is its
+/// own namespace's loopback, not the node's.
 /// </summary>
 internal sealed class SourceIdentifier
 {
     private readonly (IPNetwork Network, string Service)[] _networks;
     private readonly FrozenDictionary<ulong, string> _cgroups;
+    private readonly FrozenDictionary<string, string> _workloads;
 
     /// <param name="services">Every service of the config.</param>
     /// <param name="cgroupIds">The kernel's id of each source cgroup, by path; a cgroup missing here recognises nobody.</param>
@@ -41,13 +43,22 @@ internal sealed class SourceIdentifier
             .Select(s => (Id: cgroupIds[s.Source!.Cgroup!], Service: s.Name))
             .DistinctBy(e => e.Id)
             .ToFrozenDictionary(e => e.Id, e => e.Service);
+        _workloads = sources
+            .Where(s => s.Source!.Workload is not null)
+            .Select(s => (Workload: s.Source!.Workload!, Service: s.Name))
+            .DistinctBy(e => e.Workload)
+            .ToFrozenDictionary(e => e.Workload, e => e.Service, StringComparer.Ordinal);
     }
 
-    public string? Identify(IPAddress? address, ulong sourceCgroup = 0)
+    public string? Identify(IPAddress? address, ulong sourceCgroup = 0, WorkloadListener? workload = null)
     {
         if (sourceCgroup != 0 && _cgroups.TryGetValue(sourceCgroup, out var byCgroup))
         {
             return byCgroup;
+        }
+        if (workload is not null)
+        {
+            return workload.Name is { } name && _workloads.TryGetValue(name, out var byWorkload) ? byWorkload : null;
         }
         if (address is null)
         {

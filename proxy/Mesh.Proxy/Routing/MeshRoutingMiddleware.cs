@@ -41,7 +41,7 @@ internal sealed partial class MeshRoutingMiddleware(
         }
 
         telemetry?.Identify(service.Name);
-        var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress, resolver.SourceCgroup(context));
+        var source = snapshot.Sources.Identify(context.Connection.RemoteIpAddress, resolver.SourceCgroup(context), WorkloadListener.Of(context));
         telemetry?.IdentifySource(source);
         if (!service.TryMatch(context.Request, out var route, out var matchedBy))
         {

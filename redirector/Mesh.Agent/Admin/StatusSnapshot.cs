@@ -3,6 +3,7 @@ using Mesh.Agent.Flows;
 using Mesh.Agent.L4;
 using Mesh.Agent.L7;
 using Mesh.Agent.Services;
+using Mesh.Agent.Workloads;
 using Mesh.Datapath.Maps;
 
 namespace Mesh.Agent.Admin;
@@ -17,7 +18,8 @@ public sealed record StatusSnapshot(
     FlowEventTotals? FlowEvents,
     AgentMemory? Memory = null,
     IReadOnlyList<ServiceStatus>? Services = null,
-    LbCounterSnapshot? Translation = null)
+    LbCounterSnapshot? Translation = null,
+    IReadOnlyList<WorkloadStatus>? Workloads = null)
 {
     /// <summary>How the admin API writes and the CLI reads it: the kernel mirrors keep their counters in fields.</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { IncludeFields = true };

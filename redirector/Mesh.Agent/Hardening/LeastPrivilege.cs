@@ -5,7 +5,9 @@ namespace Mesh.Agent.Hardening;
 /// <summary>
 /// Takes the agent from root down to an unprivileged user that holds only the capabilities the datapath needs at run
 /// time: CAP_BPF (every bpf() call: map updates on reload, the sweep iterator), CAP_NET_ADMIN (attaching network
-/// programs and XDP) and CAP_PERFMON (the sweep program reads kernel memory).
+/// programs and XDP), CAP_PERFMON (the sweep program reads kernel memory), and CAP_SYS_PTRACE with CAP_SYS_ADMIN to
+/// open the node proxy's listener inside each workload's network namespace (/proc/PID/ns/net, then setns), as Istio
+/// ambient's ztunnel holds them for its in-pod sockets.
 /// Capabilities belong to threads and a .NET process has many, so instead of dropping them in place the agent
 /// re-executes itself once: the calling thread switches user keeping those three as ambient capabilities, which
 /// execve hands to the new process image, whose threads then all start with them and nothing more.
@@ -19,9 +21,11 @@ public static partial class LeastPrivilege
     public const string DefaultUser = "mesh";
 
     private const int CapNetAdmin = 12;
+    private const int CapSysPtrace = 19;
+    private const int CapSysAdmin = 21;
     private const int CapPerfmon = 38;
     private const int CapBpf = 39;
-    private static readonly int[] Kept = [CapNetAdmin, CapPerfmon, CapBpf];
+    private static readonly int[] Kept = [CapNetAdmin, CapSysPtrace, CapSysAdmin, CapPerfmon, CapBpf];
 
     private const int PrSetKeepCaps = 8;
     private const int PrCapBsetDrop = 24;

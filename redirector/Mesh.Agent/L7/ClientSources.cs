@@ -54,8 +54,19 @@ internal sealed class ClientSources
                 + $"'{service.Name}' by its cgroup until it does (and the config is reloaded)");
         }
 
+        WarnUndeclaredWorkloads(config, warnings);
         WarnOverlappingSources(sources, allowing, warnings);
         return (cgroupIds, warnings);
+    }
+
+    /// <summary>A source.workload that names no workload of the config recognises nobody: the warning says so.</summary>
+    private static void WarnUndeclaredWorkloads(MeshConfig config, List<string> warnings)
+    {
+        foreach (var service in config.Services.Where(s => s.Source?.Workload is { } name && config.Workloads.All(w => w.Name != name)))
+        {
+            warnings.Add($"services[{service.Name}].source.workload: '{service.Source!.Workload}' is not under 'workloads', so no connection counts as "
+                + $"'{service.Name}' by its workload; add it with its cgroup (workloads: [{{ name: {service.Source.Workload}, cgroup: /sys/fs/cgroup/... }}])");
+        }
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using Mesh.Agent.Hardening;
 using Mesh.Agent.L7;
+using Mesh.Agent.Workloads;
 using Mesh.Config;
 using Mesh.Datapath;
 using Mesh.Datapath.Interop;
@@ -27,6 +28,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private readonly LibBpfLog _libBpfLog;
     private readonly ClientSources _sources;
     private readonly TelemetryOptionsMapper _telemetryOptions;
+    private readonly IWorkloadRegistry _workloads;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger<L7Agent> _logger;
     private readonly Channel<MeshConfig> _reloads = Channel.CreateUnbounded<MeshConfig>(new UnboundedChannelOptions { SingleReader = true });
@@ -36,9 +38,13 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     private TelemetrySettings? _telemetry;
     private ProxySettings? _proxySettings;
     private Task? _applying;
+    private ListenerHandoffServer? _handoff;
+    private WorkloadProxyListeners? _workloadListeners;
+    private IDisposable? _workloadSubscription;
 
-    public L7Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ClientSources sources, TelemetryOptionsMapper telemetryOptions, ILoggerFactory loggerFactory)
+    public L7Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ClientSources sources, TelemetryOptionsMapper telemetryOptions, IWorkloadRegistry workloads, ILoggerFactory loggerFactory)
     {
+        _workloads = workloads;
         _config = config;
         _overrides = overrides;
         _libBpfLog = libBpfLog;
@@ -55,6 +61,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     public DivertStatus? DivertStatus() => _divert is { } divert && _proxy is { } proxy
         ? new DivertStatus(divert.ServiceCount(), divert.ReadCounters(), proxy.Pid, proxy.Restarts)
         : null;
+
+    /// <summary>How many listeners the proxy has in the workload's network namespace.</summary>
+    public int WorkloadListenerCount(string cgroup) => _workloadListeners?.ListenerCount(cgroup) ?? 0;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -75,6 +84,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         var cgroupIds = ResolveSources(_config.Current);
         var (proxyUser, proxyUid) = ProxyUser();
         divertOptions.ProxyUid = proxyUid;
+        _handoff = new ListenerHandoffServer(proxyUid, _loggerFactory.CreateLogger<ListenerHandoffServer>());
         IPEndPoint[] listen = divertOptions.ProxyIpv6 is { } ipv6
             ? [divertOptions.ProxyIpv4, new IPEndPoint(ipv6, _overrides.ProxyPort)]
             : [divertOptions.ProxyIpv4];
@@ -84,6 +94,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
             ShutdownTimeout = _config.Current.Agent.DrainTimeout,
             Telemetry = _telemetryOptions.MapTelemetry(_config.Current.Telemetry),
             Limits = _config.Current.Proxy,
+            ListenerHandoff = _handoff.Name,
         }, proxyUser, _overrides.Verbose, _loggerFactory.CreateLogger<ProxyProcess>());
         await _proxy.StartAsync(_config.Current.Services, cgroupIds, cancellationToken);
         _telemetry = _config.Current.Telemetry;
@@ -94,6 +105,8 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         await _watchdog.StartAsync(cancellationToken);
         _divert.SetSourceCgroups(cgroupIds.Values.Distinct());
         _divert.SetServices(DivertedServices(_config.Current));
+        _workloadListeners = new WorkloadProxyListeners(_handoff, _divert, _overrides.ProxyPort, _loggerFactory.CreateLogger<WorkloadProxyListeners>());
+        _workloadSubscription = _workloads.Subscribe(_workloadListeners);
         _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;
     }
@@ -106,6 +119,9 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
     {
         _config.Changed -= OnConfigChanged;
         await StopApplyingAsync();
+        _workloadSubscription?.Dispose();
+        _workloadSubscription = null;
+        _workloadListeners?.Dispose();
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();
@@ -118,11 +134,16 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         }
         _divert?.Dispose();
         _divert = null;
+        _handoff?.Dispose();
+        _handoff = null;
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopApplyingAsync();
+        _workloadSubscription?.Dispose();
+        _workloadListeners?.Dispose();
+        _handoff?.Dispose();
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync();

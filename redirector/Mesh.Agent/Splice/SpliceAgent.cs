@@ -1,4 +1,5 @@
 using System.Net.NetworkInformation;
+using Mesh.Agent.Workloads;
 using Mesh.Config;
 using Mesh.Datapath;
 using Mesh.Datapath.Interop;
@@ -19,12 +20,15 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
     private readonly AgentOverrides _overrides;
     private readonly ILogger<SpliceAgent> _logger;
     private readonly LibBpfLog _libBpfLog;
+    private readonly IWorkloadRegistry _workloads;
     private SpliceDatapath? _datapath;
+    private IDisposable? _workloadSubscription;
     private DateTimeOffset _startedAt;
 
-    public SpliceAgent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, IHostApplicationLifetime lifetime, ILogger<SpliceAgent> logger)
+    public SpliceAgent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, IWorkloadRegistry workloads, IHostApplicationLifetime lifetime, ILogger<SpliceAgent> logger)
     {
         _config = config;
+        _workloads = workloads;
         _overrides = overrides;
         _libBpfLog = libBpfLog;
         _logger = logger;
@@ -48,6 +52,7 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
         var options = SpliceOptionsFor(_config.Current);
         _datapath = SpliceDatapath.Attach(options, _libBpfLog, _logger);
         RefreshNodeAddresses();
+        _workloadSubscription = _workloads.Subscribe(new WorkloadSplice(_datapath));
         NetworkChange.NetworkAddressChanged += OnNetworkAddressChanged;
         _config.Changed += OnConfigChanged;
         return Task.CompletedTask;
@@ -63,6 +68,8 @@ internal sealed class SpliceAgent : IHostedService, IDisposable
     {
         _config.Changed -= OnConfigChanged;
         NetworkChange.NetworkAddressChanged -= OnNetworkAddressChanged;
+        _workloadSubscription?.Dispose();
+        _workloadSubscription = null;
         if (_datapath is not null)
         {
             AgentState.Delete(_datapath.Options.PinDirectory);

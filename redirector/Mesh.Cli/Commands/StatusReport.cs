@@ -17,7 +17,7 @@ internal static class StatusReport
 
     public static string Render(StatusSnapshot status)
     {
-        var (state, counters, splicedSockets, divert, l4, flowEvents, memory, services, translation) = status;
+        var (state, counters, splicedSockets, divert, l4, flowEvents, memory, services, translation, workloads) = status;
         var text = new StringBuilder();
         text.AppendLine($"Mesh agent pid {state.Pid}, up since {state.StartedAt:u}, config {state.Config}");
         text.AppendLine($"splice: {(state.SpliceEnabled ? "on" : "off")}");
@@ -73,9 +73,15 @@ internal static class StatusReport
                 ["connections diverted", divert.Counters.Connections.ToString("N0")],
                 ["original destinations answered", divert.Counters.OriginalDstAnswered.ToString("N0")],
                 ["proxy upstream connections exempt", divert.Counters.ProxyConnectionsSkipped.ToString("N0")],
-                ["proxy down: connected direct (fail open)", divert.Counters.FailedOpen.ToString("N0")],
-                ["proxy down: refused (fail closed)", divert.Counters.FailedClosed.ToString("N0")],
+                ["proxy down or namespace not served: connected direct (fail open)", divert.Counters.FailedOpen.ToString("N0")],
+                ["proxy down or namespace not served: refused (fail closed)", divert.Counters.FailedClosed.ToString("N0")],
             ]);
+        }
+        if (workloads is { Count: > 0 })
+        {
+            text.AppendLine();
+            AppendTable(text, ["WORKLOAD", "CGROUP", "NETNS COOKIE", "ADDRESSES", "PROXY LISTENERS"],
+                [.. workloads.Select(w => new[] { w.Name ?? "-", w.Cgroup, w.NetnsCookie.ToString(), w.Addresses.Count == 0 ? "-" : string.Join(", ", w.Addresses), w.Listeners.ToString() })]);
         }
         if (l4 is not null)
         {

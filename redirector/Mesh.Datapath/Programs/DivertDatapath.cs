@@ -40,6 +40,7 @@ public sealed class DivertDatapath : IDisposable
     private readonly BpfMap _counters;
     private readonly BpfMap _heartbeat;
     private readonly BpfMap _sourceCgroups;
+    private readonly BpfMap _servedNamespaces;
     private bool _disposed;
 
     private DivertDatapath(DivertOptions options, string cgroupPath, LibBpfLog libBpfLog, ILogger logger)
@@ -57,7 +58,15 @@ public sealed class DivertDatapath : IDisposable
             _counters = _resources.Push(divert.Map(MapNames.DivertCounters));
             _heartbeat = _resources.Push(divert.Map(MapNames.DivertHeartbeat));
             _sourceCgroups = _resources.Push(divert.Map(MapNames.SourceCgroups));
+            _servedNamespaces = _resources.Push(divert.Map(MapNames.DivertNetns));
             WriteSettings();
+            // The proxy's own listeners are in the agent's namespace; workloads' namespaces join as the proxy listens
+            // there. Those a killed agent left pinned are dropped: their listeners went with its proxy.
+            foreach (var stale in _servedNamespaces.Keys<ulong>())
+            {
+                _servedNamespaces.Delete(stale);
+            }
+            ServeNamespace(NetworkNamespace.CurrentCookie());
             // connect4/6 and sendmsg4/6 go last, so the first diverted connection already finds the programs
             // that record and answer its original destination.
             foreach (var name in Programs.Reverse())
@@ -116,6 +125,15 @@ public sealed class DivertDatapath : IDisposable
             _sourceCgroups.Update(id, (byte)1);
         }
     }
+
+    /// <summary>Diverts connections made in the namespace with this cookie: the proxy listens on its loopback port there.</summary>
+    public void ServeNamespace(ulong netnsCookie) => _servedNamespaces.Update(netnsCookie, (byte)1);
+
+    /// <summary>Connections made in the namespace get their service's fail mode again; true when it was served.</summary>
+    public bool StopServingNamespace(ulong netnsCookie) => _servedNamespaces.Delete(netnsCookie);
+
+    /// <summary>How many namespaces (the agent's included) the diversion serves now.</summary>
+    public int ServedNamespaceCount() => _servedNamespaces.Keys<ulong>().Count;
 
     /// <summary>The watchdog's proof that the proxy serves: connections are diverted for <see cref="DivertOptions.HeartbeatTimeout"/> more.</summary>
     public void Heartbeat() => _heartbeat.Update(0u, BootClock.NowNanoseconds());

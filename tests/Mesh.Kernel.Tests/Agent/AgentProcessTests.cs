@@ -15,7 +15,7 @@ public sealed class AgentProcessTests
     private const int Size = 64 * 1024;
 
     [Fact]
-    public async Task Agent_StartedByRoot_RunsAsMeshUserWithOnlyBpfNetAdminAndPerfmon()
+    public async Task Agent_StartedByRoot_RunsAsMeshUserWithOnlyBpfNetAdminPerfmonAndNamespaceEntry()
     {
         using var sandbox = AgentSandbox.Create("privileges");
         var agent = await sandbox.StartAgentAsync();
@@ -24,8 +24,9 @@ public sealed class AgentProcessTests
         var meshUid = File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Single(fields => fields[0] == "mesh")[2];
 
         Assert.Equal([meshUid, meshUid, meshUid, meshUid], status["Uid"].Split('\t', StringSplitOptions.RemoveEmptyEntries));
-        // CAP_NET_ADMIN (12), CAP_PERFMON (38), CAP_BPF (39): nothing else, in any set, and none to get back.
-        const ulong Kept = (1UL << 12) | (1UL << 38) | (1UL << 39);
+        // CAP_NET_ADMIN (12), CAP_SYS_PTRACE (19) and CAP_SYS_ADMIN (21) to enter workloads' namespaces, CAP_PERFMON (38),
+        // CAP_BPF (39): nothing else, in any set, and none to get back.
+        const ulong Kept = (1UL << 12) | (1UL << 19) | (1UL << 21) | (1UL << 38) | (1UL << 39);
         foreach (var set in new[] { "CapEff", "CapPrm", "CapBnd", "CapAmb" })
         {
             Assert.True(Kept == Convert.ToUInt64(status[set], 16), $"{set} is {status[set]}, expected {Kept:x16}");
