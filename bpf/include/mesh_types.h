@@ -14,7 +14,7 @@
 /*
  * One side of a TCP connection, as seen from the socket that owns it.
  * Addresses are in network byte order; IPv4 uses the first word of each array.
- * Ports are in host byte order (see ports.h for why that needs a helper).
+ * Ports are in host byte order (see remote_port_to_host() in sock_addr.h for why that needs a helper).
  * The network-namespace cookie keeps two namespaces with the same 127.0.0.1
  * tuple apart: without it, bytes could be spliced across namespaces.
  */
