@@ -151,7 +151,9 @@ public sealed class AgentProcess : IDisposable
     {
         var (fileName, prefix) = MeshCli.Executable();
         var all = prefix.Append("run").Concat(arguments).ToList();
-        var process = new Process { StartInfo = MeshCli.StartInfo(fileName, all) };
+        // A test run started in the background inherits SIGINT ignored, and so would the agent (.NET keeps an
+        // ignored signal ignored, as nohup expects): env gives the agent the default handling the tests signal it with.
+        var process = new Process { StartInfo = MeshCli.StartInfo("env", ["--default-signal=INT", fileName, .. all]) };
         var agent = new AgentProcess(process, MeshCli.Describe(fileName, all));
         process.OutputDataReceived += (_, e) => agent.Append("out", e.Data);
         process.ErrorDataReceived += (_, e) => agent.Append("err", e.Data);
