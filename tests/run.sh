@@ -20,7 +20,7 @@ for project in tests/*/*.Tests.csproj; do
   name=$(basename "$project" .csproj)
   echo "== $name"
   dotnet test "$project" -c Release --no-build --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
-    2>&1 | grep -E '^\s*(Passed|Failed)!|^\s*Failed |Error Message|^\s+at Mesh' | head -60
+    2>&1 | grep -E --no-group-separator -A1 '^\s*(Passed|Failed)!|^\s*Failed |Error Message|^\s+at Mesh' | head -80
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 

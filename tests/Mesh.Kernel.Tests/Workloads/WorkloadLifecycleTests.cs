@@ -19,6 +19,7 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
             address: 10.96.78.10
             port: 8080
             endpoints: [127.0.0.1:9]
+            healthCheck: { interval: 1h, timeout: 1s }   # no probe sockets coming and going while fds are counted
             rules:
               - name: admin
                 matches: [{ path: { type: PathPrefix, value: /admin } }]
