@@ -5,7 +5,8 @@
  * and sendmsg() with a destination (UDP) fail with EPERM at once when a rule denies them.
  *
  * A rule that starts to deny while connections it covers are open must cut those too: after
- * each rule change the agent runs the local_sweep iterator over the node's TCP sockets, which
+ * each rule change the agent runs the local_sweep iterator over the TCP sockets of its own network
+ * namespace and of each workload's (an iterator walks the namespace it is created in), which
  * destroys (bpf_sock_destroy, an RST to the peer) every established socket of the workload
  * cgroup whose flow the new rules deny. Cilium did this check per message in sk_msg; a sweep
  * also reaches connections that are not spliced, and costs nothing per message.

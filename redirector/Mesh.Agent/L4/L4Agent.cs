@@ -1,3 +1,4 @@
+using Mesh.Agent.Workloads;
 using Mesh.Config;
 using Mesh.Datapath;
 using Mesh.Datapath.Interop;
@@ -12,22 +13,25 @@ namespace Mesh.Agent.L4;
 /// the connect/sendmsg hooks on the workload cgroup. It starts before the L7 agent so that its
 /// connect programs run before the diversion's and judge the address the application dialled.
 /// The hooks stay attached even with no rules (they then allow everything at the cost of one map
-/// lookup per connect), so rules added by a reload keep that order.
+/// lookup per connect), so rules added by a reload keep that order. After each policy change the sweep that cuts
+/// denied connections runs in the agent's network namespace and in each served workload's.
 /// </summary>
 internal sealed class L4Agent : IHostedService, IDisposable
 {
     private readonly AgentConfig _config;
     private readonly AgentOverrides _overrides;
     private readonly LibBpfLog _libBpfLog;
+    private readonly IWorkloadRegistry _workloads;
     private readonly ILogger<L4Agent> _logger;
     private L4Datapath? _datapath;
     private volatile L4State? _state;
 
-    public L4Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, ILogger<L4Agent> logger)
+    public L4Agent(AgentConfig config, AgentOverrides overrides, LibBpfLog libBpfLog, IWorkloadRegistry workloads, ILogger<L4Agent> logger)
     {
         _config = config;
         _overrides = overrides;
         _libBpfLog = libBpfLog;
+        _workloads = workloads;
         _logger = logger;
     }
 
@@ -77,6 +81,27 @@ internal sealed class L4Agent : IHostedService, IDisposable
     {
         datapath.Apply(policy);
         _state = L4State.From(policy, datapath);
+        SweepWorkloadNamespaces(datapath);
+    }
+
+    private void SweepWorkloadNamespaces(L4Datapath datapath)
+    {
+        foreach (var workload in _workloads.Current.DistinctBy(workload => workload.NetnsInode))
+        {
+            try
+            {
+                NamespaceThread.Run(workload.Pid, () =>
+                {
+                    datapath.SweepThisNamespace();
+                    return true;
+                });
+            }
+            catch (NamespaceGoneException gone)
+            {
+                // The workload is going away: its connections go with it.
+                _logger.LogDebug("No L4 sweep in the namespace of workload {Cgroup}: {Reason}", workload.Cgroup, gone.Message);
+            }
+        }
     }
 
     private void OnConfigChanged(object? sender, MeshConfig config)

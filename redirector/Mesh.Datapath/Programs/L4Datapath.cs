@@ -115,11 +115,22 @@ public sealed class L4Datapath : IDisposable
             WriteGeneration(next, tables);
             _active.Update(0u, active with { Generation = next });
             _policy = policy;
-            _sweep.RunIterator(SweepProgram);
+            SweepThisNamespace();
             ReconcileInterfaces(policy.Interfaces);
             _logger.LogInformation("L4 policy in force: {Rules} rule(s), default {Default}, XDP on {Interfaces}",
                 policy.Rules.Count, policy.Default, _interfaces.Count == 0 ? "no interface" : string.Join(", ", _interfaces.Values.Select(Describe)));
         }
+    }
+
+    /// <summary>
+    /// Cuts the established connections of the workload cgroup that the rules in force deny, in the network namespace
+    /// of the calling thread: a TCP iterator walks the sockets of the namespace it is created in, so the agent calls
+    /// this from a thread inside each workload's namespace too (<see cref="Apply"/> sweeps the agent's own).
+    /// </summary>
+    public void SweepThisNamespace()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _sweep.RunIterator(SweepProgram);
     }
 
     /// <summary>The rule in force whose counters are in <paramref name="slot"/>: its name, "(default)", or null.</summary>

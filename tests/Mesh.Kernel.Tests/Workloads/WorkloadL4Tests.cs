@@ -83,5 +83,83 @@ public sealed class WorkloadL4Tests
         }
     }
 
+    [Fact]
+    public async Task RuleAddedByReload_CutsAnEstablishedConnectionInsideAWorkloadNamespace()
+    {
+        const int Port = 6379;
+        using var sandbox = AgentSandbox.Create("wll4cut");
+        using var bridge = TestBridge.Create();
+        using var web = TestWorkload.Start(sandbox.CgroupPath, "web");
+        using var db = TestWorkload.Start(sandbox.CgroupPath, "db");
+        bridge.Attach(web, 2);
+        var (dbAddress, _) = bridge.Attach(db, 3);
+        using var server = db.StartInside(joinCgroup: true, "python3", "-c", HoldingServer, Port.ToString());
+        using var client = web.StartInside(joinCgroup: true, "python3", "-c", WaitingClient, dbAddress.ToString(), Port.ToString());
+        var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
+        try
+        {
+            Assert.Equal("listening", await server.StandardOutput.ReadLineAsync());
+            await File.WriteAllTextAsync(configFile, "l4: { default: allow }\n");
+            await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
+            using var admin = new AgentAdmin(sandbox.PinDirectory);
+            Assert.NotNull(await admin.WaitServedAsync(web.Cgroup, TimeSpan.FromSeconds(5)));
+            Assert.Equal("connected", await client.StandardOutput.ReadLineAsync());
+
+            // The connection was made before any rule: only the sweep, run in the web namespace, can cut it.
+            await File.WriteAllTextAsync(configFile, $$"""
+                l4:
+                  default: allow
+                  rules:
+                    - { name: no-cache, action: deny, to: {{dbAddress}}/32, protocol: tcp, ports: {{Port}} }
+                """);
+            var outcome = await client.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(15));
+
+            Assert.Equal("aborted", outcome);
+            var l4 = (await admin.StatusAsync()).L4!;
+            var cut = l4.RuleStats[l4.State.Rules.ToList().FindIndex(rule => rule.Name == "no-cache")].SocketsDestroyed;
+            Assert.True(cut >= 1, $"connections cut by no-cache: {cut}");
+        }
+        finally
+        {
+            foreach (var process in new[] { server, client })
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+            File.Delete(configFile);
+        }
+    }
+
+    // Accepts and keeps each connection open, answering nothing.
+    private const string HoldingServer = """
+        import socket, sys, threading
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
+        print("listening", flush=True)
+        held = []
+        while True:
+            held.append(s.accept()[0])
+        """;
+
+    // Connects (retrying until the server's address answers), then waits for what ends the connection.
+    private const string WaitingClient = """
+        import socket, sys, time
+        for _ in range(100):
+            try:
+                c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1); break
+            except OSError:
+                time.sleep(0.1)
+        print("connected", flush=True)
+        c.settimeout(30)
+        try:
+            print("eof" if c.recv(1) == b"" else "data")
+        except ConnectionAbortedError:
+            print("aborted")
+        except ConnectionResetError:
+            print("reset")
+        except socket.timeout:
+            print("timeout")
+        """;
+
     private static string[] Lines(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 }
