@@ -41,15 +41,22 @@ public sealed class AgentConfig : IDisposable
     /// <summary>The containers running now, as discovery last listed them.</summary>
     public IReadOnlyList<DiscoveredContainer> Containers => _containers;
 
-    /// <summary>Discovery's current containers; the selecting services' endpoints follow them.</summary>
-    public void ApplyDiscovered(IReadOnlyList<DiscoveredContainer> containers) => Compose(_file, containers);
+    /// <summary>Raised, one at a time and in order, with each listing of the containers discovery publishes (their labels are workloads' identities).</summary>
+    public event EventHandler<IReadOnlyList<DiscoveredContainer>>? ContainersChanged;
 
-    private void Compose(MeshConfig file, IReadOnlyList<DiscoveredContainer> containers)
+    /// <summary>Discovery's current containers; the selecting services' endpoints and the workloads' labels follow them.</summary>
+    public void ApplyDiscovered(IReadOnlyList<DiscoveredContainer> containers) => Compose(_file, containers, discovered: true);
+
+    private void Compose(MeshConfig file, IReadOnlyList<DiscoveredContainer> containers, bool discovered = false)
     {
         lock (_compose)
         {
             _file = file;
             _containers = containers;
+            if (discovered)
+            {
+                ContainersChanged?.Invoke(this, containers);
+            }
             var effective = SelectedEndpoints.Apply(file, containers);
             if (effective == Current)
             {

@@ -81,8 +81,9 @@ public enum RouteAction
 
 /// <summary>
 /// How a connection is recognised as coming from a service, for <see cref="AuthorizationPolicy.AllowFrom"/>.
-/// A connection comes from the service when its source address is in one of <see cref="Cidrs"/>
-/// or its client socket belongs to <see cref="Cgroup"/> (or a cgroup below it). At least one is set.
+/// A connection comes from the service when its source address is in one of <see cref="Cidrs"/>, its client socket
+/// belongs to <see cref="Cgroup"/> (or a cgroup below it), or it comes from a workload <see cref="Workload"/> names or
+/// <see cref="Labels"/> select. At least one is set; <see cref="Workload"/> and <see cref="Labels"/> exclude each other.
 /// </summary>
 public sealed record ServiceSource
 {
@@ -93,4 +94,10 @@ public sealed record ServiceSource
 
     /// <summary>The name of a workload under <c>workloads</c>: connections from its network namespace, told by the proxy's listener there; or null.</summary>
     public string? Workload { get; init; }
+
+    /// <summary>
+    /// Connections from any workload with every one of these labels (its containers' Docker labels, or its labels under
+    /// <c>workloads</c>), told by the proxy's listener in its namespace; empty when none.
+    /// </summary>
+    public ValueList<LabelMatch> Labels { get; init; } = [];
 }

@@ -4,11 +4,25 @@ using System.Text;
 
 namespace Mesh.Proxy.Isolation;
 
+/// <summary>What a <see cref="ListenerHandoffMessage"/> says about a workload's listening socket.</summary>
+public enum ListenerChange
+{
+    /// <summary>The socket comes with the message (SCM_RIGHTS): serve it.</summary>
+    Added,
+
+    /// <summary>The workload's labels changed (its container's were learned after its namespace was served).</summary>
+    Relabelled,
+
+    /// <summary>Stop serving it.</summary>
+    Removed,
+}
+
 /// <summary>One message from the agent to the proxy about a workload's listening socket.</summary>
 /// <param name="Id">The agent's number for the socket, unique while the agent runs.</param>
+/// <param name="Change">What happened to the socket.</param>
 /// <param name="Workload">The workload's config name; null for a workload the config does not name.</param>
-/// <param name="Added">True: the socket comes with the message (SCM_RIGHTS), serve it; false: stop serving it.</param>
-public sealed record ListenerHandoffMessage(long Id, string? Workload, bool Added);
+/// <param name="Labels">The workload's labels, its identity for <c>source.labels</c>; empty on <see cref="ListenerChange.Removed"/>.</param>
+public sealed record ListenerHandoffMessage(long Id, ListenerChange Change, string? Workload, IReadOnlyDictionary<string, string> Labels);
 
 /// <summary>
 /// The agent hands the proxy listening sockets it made inside workloads' network namespaces: the proxy runs without
@@ -22,13 +36,21 @@ public static unsafe partial class ListenerHandoff
     private const int ScmRights = 1;
     private const int SoPeerCred = 17;
     private const int MsgCmsgCloexec = 0x40000000;
-    private const int MaxMessageBytes = 4096;
+    /// <summary>The largest message, labels included: a datagram's bytes beyond the receiver's buffer would be lost.</summary>
+    public const int MaxMessageBytes = 64 * 1024;
     private const int ControlBytes = 24; // CMSG_SPACE(sizeof(int)) on 64-bit Linux
 
-    /// <summary>Sends a message, with <paramref name="socket"/>'s descriptor when given; throws <see cref="SocketException"/> when the peer is gone.</summary>
+    /// <summary>
+    /// Sends a message, with <paramref name="socket"/>'s descriptor when given; throws <see cref="SocketException"/> when
+    /// the peer is gone, <see cref="ArgumentException"/> when the message is over <see cref="MaxMessageBytes"/>.
+    /// </summary>
     public static void Send(Socket channel, ListenerHandoffMessage message, SafeHandle? socket)
     {
         var payload = Encoding.UTF8.GetBytes(ProxyWireFormat.Write(message));
+        if (payload.Length > MaxMessageBytes)
+        {
+            throw new ArgumentException($"the message about listener {message.Id} is {payload.Length} bytes, over the {MaxMessageBytes} a message may be", nameof(message));
+        }
         var control = stackalloc byte[ControlBytes];
         var added = false;
         try

@@ -14,6 +14,7 @@ internal sealed partial class WorkloadListenerReceiver : IDisposable
     private readonly MeshProxyHost _host;
     private readonly ILogger _logger;
     private readonly Thread _thread;
+    private readonly Dictionary<long, WorkloadListener> _workloads = [];
 
     private WorkloadListenerReceiver(Socket channel, MeshProxyHost host, ILogger logger)
     {
@@ -75,20 +76,36 @@ internal sealed partial class WorkloadListenerReceiver : IDisposable
             var (message, socket) = received;
             try
             {
-                if (message.Added && socket is not null)
-                {
-                    _host.AttachWorkloadListenerAsync(message.Id, socket, new WorkloadListener(message.Workload)).GetAwaiter().GetResult();
-                }
-                else
-                {
-                    socket?.Dispose();
-                    _host.DetachWorkloadListenerAsync(message.Id).GetAwaiter().GetResult();
-                }
+                Apply(message, socket);
             }
             catch (Exception error) when (error is InvalidOperationException or SocketException or IOException)
             {
                 Log.Failed(_logger, message.Id, error.Message);
             }
+        }
+    }
+
+    private void Apply(ListenerHandoffMessage message, SafeSocketHandle? socket)
+    {
+        switch (message.Change)
+        {
+            case ListenerChange.Added when socket is not null:
+                var workload = new WorkloadListener(message.Workload, message.Labels);
+                _host.AttachWorkloadListenerAsync(message.Id, socket, workload).GetAwaiter().GetResult();
+                _workloads[message.Id] = workload;
+                break;
+            case ListenerChange.Relabelled:
+                socket?.Dispose();
+                if (_workloads.TryGetValue(message.Id, out var relabelled))
+                {
+                    relabelled.Relabel(message.Labels);
+                }
+                break;
+            default:
+                socket?.Dispose();
+                _workloads.Remove(message.Id);
+                _host.DetachWorkloadListenerAsync(message.Id).GetAwaiter().GetResult();
+                break;
         }
     }
 

@@ -17,7 +17,8 @@ internal sealed class AuthorizationRule(IEnumerable<string> allowedSources, stri
 
 /// <summary>
 /// Names the source service of a client: the service of its source cgroup when the kernel recorded one, else, for a
-/// connection that arrived on a workload's listener, the service of that workload, else the service whose CIDR
+/// connection that arrived on a workload's listener, the service naming that workload, else the service whose label
+/// selector the workload's labels hold (the most labels first, then file order), else the service whose CIDR
 /// contains its address, longest prefix first. A workload's client is never named by address: its 127.0.0.1 is its
 /// own namespace's loopback, not the node's.
 /// </summary>
@@ -26,6 +27,7 @@ internal sealed class SourceIdentifier
     private readonly (IPNetwork Network, string Service)[] _networks;
     private readonly FrozenDictionary<ulong, string> _cgroups;
     private readonly FrozenDictionary<string, string> _workloads;
+    private readonly (LabelMatch[] Selector, string Service)[] _labelled;
 
     /// <param name="services">Every service of the config.</param>
     /// <param name="cgroupIds">The kernel's id of each source cgroup, by path; a cgroup missing here recognises nobody.</param>
@@ -48,6 +50,10 @@ internal sealed class SourceIdentifier
             .Select(s => (Workload: s.Source!.Workload!, Service: s.Name))
             .DistinctBy(e => e.Workload)
             .ToFrozenDictionary(e => e.Workload, e => e.Service, StringComparer.Ordinal);
+        _labelled = [.. sources
+            .Where(s => s.Source!.Labels.Count > 0)
+            .Select(s => (Selector: s.Source!.Labels.ToArray(), Service: s.Name))
+            .OrderByDescending(e => e.Selector.Length)];
     }
 
     public string? Identify(IPAddress? address, ulong sourceCgroup = 0, WorkloadListener? workload = null)
@@ -58,7 +64,7 @@ internal sealed class SourceIdentifier
         }
         if (workload is not null)
         {
-            return workload.Name is { } name && _workloads.TryGetValue(name, out var byWorkload) ? byWorkload : null;
+            return workload.Name is { } name && _workloads.TryGetValue(name, out var byWorkload) ? byWorkload : ByLabels(workload.Labels);
         }
         if (address is null)
         {
@@ -74,6 +80,18 @@ internal sealed class SourceIdentifier
             }
         }
 
+        return null;
+    }
+
+    private string? ByLabels(IReadOnlyDictionary<string, string> labels)
+    {
+        foreach (var (selector, service) in _labelled)
+        {
+            if (LabelMatch.AllIn(selector, labels))
+            {
+                return service;
+            }
+        }
         return null;
     }
 }

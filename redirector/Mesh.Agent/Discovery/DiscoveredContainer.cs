@@ -10,8 +10,7 @@ namespace Mesh.Agent.Discovery;
 public sealed record DiscoveredContainer(string Id, string Name, IReadOnlyDictionary<string, string> Labels, IReadOnlyList<IPAddress> Addresses, int Pid)
 {
     /// <summary>Whether the container has every label of <paramref name="selector"/> with its value; an empty selector selects none.</summary>
-    public bool IsSelectedBy(IReadOnlyList<LabelMatch> selector) =>
-        selector.Count > 0 && selector.All(match => Labels.TryGetValue(match.Key, out var value) && value == match.Value);
+    public bool IsSelectedBy(IReadOnlyList<LabelMatch> selector) => LabelMatch.AllIn(selector, Labels);
 
     /// <summary>The port its endpoints serve: its <c>mesh.port</c> label, else <paramref name="servicePort"/>.</summary>
     public int PortFor(int servicePort) =>

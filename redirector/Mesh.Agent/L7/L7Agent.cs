@@ -105,7 +105,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         await _watchdog.StartAsync(cancellationToken);
         _divert.SetSourceCgroups(cgroupIds.Values.Distinct());
         _divert.SetServices(DivertedServices(_config.Current));
-        _workloadListeners = new WorkloadProxyListeners(_handoff, _divert, _overrides.ProxyPort, _loggerFactory.CreateLogger<WorkloadProxyListeners>());
+        _workloadListeners = new WorkloadProxyListeners(_handoff, _divert, _config, _overrides.ProxyPort, _loggerFactory.CreateLogger<WorkloadProxyListeners>());
         _workloadSubscription = _workloads.Subscribe(_workloadListeners);
         _applying = Task.Run(ApplyReloadsAsync, CancellationToken.None);
         _config.Changed += OnConfigChanged;

@@ -7,8 +7,8 @@ namespace Mesh.Agent.Workloads;
 
 /// <summary>
 /// The agent's end of <see cref="ListenerHandoff"/>: an abstract Unix socket with a random name, which only the node
-/// proxy's user may use (checked by SO_PEERCRED). The agent keeps each workload socket it hands over, so a proxy that
-/// restarts gets them all again when it connects.
+/// proxy's user may use (checked by SO_PEERCRED). The agent keeps each workload socket it hands over, with the
+/// workload's name and labels as they are now, so a proxy that restarts gets them all again when it connects.
 /// </summary>
 internal sealed partial class ListenerHandoffServer : IDisposable
 {
@@ -16,7 +16,7 @@ internal sealed partial class ListenerHandoffServer : IDisposable
     private readonly uint _proxyUid;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    private readonly Dictionary<long, (Socket Socket, string? Workload)> _sockets = [];
+    private readonly Dictionary<long, Handed> _sockets = [];
     private readonly Task _accepting;
     private Socket? _proxy;
     private long _nextId;
@@ -35,14 +35,29 @@ internal sealed partial class ListenerHandoffServer : IDisposable
     public string Name { get; }
 
     /// <summary>Hands a listening socket to the proxy (now, or when it connects); returns its id.</summary>
-    public long Add(Socket socket, string? workload)
+    public long Add(Socket socket, string? workload, IReadOnlyDictionary<string, string> labels)
     {
         lock (_lock)
         {
             var id = ++_nextId;
-            _sockets[id] = (socket, workload);
-            Send(new ListenerHandoffMessage(id, workload, Added: true), socket);
+            var handed = new Handed(socket, workload, labels);
+            _sockets[id] = handed;
+            Send(handed.Message(id, ListenerChange.Added), socket);
             return id;
+        }
+    }
+
+    /// <summary>Gives the socket's workload new labels, which the proxy identifies its clients by from then on.</summary>
+    public void Relabel(long id, IReadOnlyDictionary<string, string> labels)
+    {
+        lock (_lock)
+        {
+            if (_sockets.TryGetValue(id, out var handed))
+            {
+                var relabelled = handed with { Labels = labels };
+                _sockets[id] = relabelled;
+                Send(relabelled.Message(id, ListenerChange.Relabelled), null);
+            }
         }
     }
 
@@ -53,7 +68,7 @@ internal sealed partial class ListenerHandoffServer : IDisposable
         {
             if (_sockets.Remove(id, out var entry))
             {
-                Send(new ListenerHandoffMessage(id, entry.Workload, Added: false), null);
+                Send(new ListenerHandoffMessage(id, ListenerChange.Removed, entry.Workload, new Dictionary<string, string>()), null);
                 entry.Socket.Dispose();
             }
         }
@@ -66,9 +81,9 @@ internal sealed partial class ListenerHandoffServer : IDisposable
         lock (_lock)
         {
             _proxy?.Dispose();
-            foreach (var (socket, _) in _sockets.Values)
+            foreach (var handed in _sockets.Values)
             {
-                socket.Dispose();
+                handed.Socket.Dispose();
             }
             _sockets.Clear();
         }
@@ -108,9 +123,9 @@ internal sealed partial class ListenerHandoffServer : IDisposable
                 // A proxy that restarted connects anew: the previous connection is the dead one.
                 _proxy?.Dispose();
                 _proxy = peer;
-                foreach (var (id, (socket, workload)) in _sockets)
+                foreach (var (id, handed) in _sockets)
                 {
-                    Send(new ListenerHandoffMessage(id, workload, Added: true), socket);
+                    Send(handed.Message(id, ListenerChange.Added), handed.Socket);
                 }
             }
         }
@@ -133,6 +148,17 @@ internal sealed partial class ListenerHandoffServer : IDisposable
             _proxy.Dispose();
             _proxy = null;
         }
+        catch (ArgumentException) when (message.Labels.Count > 0)
+        {
+            // Labels too large for one message: the workload is still served, known by its name only.
+            LogLabelsTooLarge(_logger, message.Id, message.Workload ?? "(unnamed)", message.Labels.Count);
+            Send(message with { Labels = new Dictionary<string, string>() }, socket);
+        }
+    }
+
+    private sealed record Handed(Socket Socket, string? Workload, IReadOnlyDictionary<string, string> Labels)
+    {
+        public ListenerHandoffMessage Message(long id, ListenerChange change) => new(id, change, Workload, Labels);
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "A process of uid {Uid} asked for the workload listeners; only the node proxy's user may")]
@@ -140,4 +166,7 @@ internal sealed partial class ListenerHandoffServer : IDisposable
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "The node proxy left the listener handoff ({Reason}); it gets the listeners again when it restarts")]
     private static partial void LogProxyGone(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Workload listener {Id} ({Workload}): its {Count} labels do not fit in one message to the proxy, so no 'source.labels' recognises it")]
+    private static partial void LogLabelsTooLarge(ILogger logger, long id, string workload, int count);
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Mesh.Agent.Discovery;
 using Mesh.Datapath.Programs;
 using Microsoft.Extensions.Logging;
 
@@ -14,6 +15,9 @@ namespace Mesh.Agent.Workloads;
 /// the namespace's connections (divert_netns); until then each service's fail mode applies.
 /// </summary>
 /// <remarks>
+/// The listeners carry the workload's labels (<see cref="WorkloadLabels"/>). Discovery and the cgroup watcher find a
+/// container in either order, so the labels are joined again whenever discovery's containers change, and the proxy is
+/// told of any that differ: the workload is matched once both are known.
 /// A namespace where the listener cannot be opened yet (the port still held by the proxy of an agent that was killed,
 /// and draining) is tried again every <see cref="RetryInterval"/> until it is served or gone.
 /// </remarks>
@@ -25,6 +29,7 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
 
     private readonly ListenerHandoffServer _handoff;
     private readonly DivertDatapath _divert;
+    private readonly AgentConfig _config;
     private readonly int _proxyPort;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
@@ -33,13 +38,15 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
     private readonly Timer _retry;
     private bool _disposed;
 
-    public WorkloadProxyListeners(ListenerHandoffServer handoff, DivertDatapath divert, int proxyPort, ILogger logger)
+    public WorkloadProxyListeners(ListenerHandoffServer handoff, DivertDatapath divert, AgentConfig config, int proxyPort, ILogger logger)
     {
         _handoff = handoff;
         _divert = divert;
+        _config = config;
         _proxyPort = proxyPort;
         _logger = logger;
         _retry = new Timer(_ => RetryPending(), null, RetryInterval, RetryInterval);
+        _config.ContainersChanged += OnContainersChanged;
     }
 
     /// <summary>How many listeners the proxy has in the workload's namespace (0 when it has none).</summary>
@@ -71,7 +78,7 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
             {
                 return;
             }
-            _divert.StopServingNamespace(served.NetnsCookie);
+            _divert.StopServingNamespace(served.Workload.NetnsCookie);
             foreach (var id in served.ListenerIds)
             {
                 _handoff.Remove(id);
@@ -79,13 +86,41 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
         }
     }
 
-    /// <summary>Stops retrying; a retry under way finishes first, so none runs on a detached datapath.</summary>
+    /// <summary>Stops retrying and relabelling; one under way finishes first, so none runs on a detached datapath.</summary>
     public void Dispose()
     {
+        _config.ContainersChanged -= OnContainersChanged;
         lock (_lock)
         {
             _disposed = true;
             _retry.Dispose();
+        }
+    }
+
+    /// <summary>Tells the proxy the new labels of each served workload whose containers' labels changed.</summary>
+    private void OnContainersChanged(object? sender, IReadOnlyList<DiscoveredContainer> containers)
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            var byNamespace = WorkloadLabels.ByNamespace(containers, NamespaceThread.InodeOf);
+            foreach (var (cgroup, served) in _served.ToList())
+            {
+                var labels = WorkloadLabels.Of(served.Workload, byNamespace);
+                if (WorkloadLabels.Same(labels, served.Labels))
+                {
+                    continue;
+                }
+                foreach (var id in served.ListenerIds)
+                {
+                    _handoff.Relabel(id, labels);
+                }
+                _served[cgroup] = served with { Labels = labels };
+                LogRelabelled(_logger, cgroup, Describe(labels));
+            }
         }
     }
 
@@ -123,10 +158,11 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
             }
             return false;
         }
-        var ids = sockets.Select(socket => _handoff.Add(socket, workload.Name)).ToList();
+        var labels = WorkloadLabels.Of(workload, WorkloadLabels.ByNamespace(_config.Containers, NamespaceThread.InodeOf));
+        var ids = sockets.Select(socket => _handoff.Add(socket, workload.Name, labels)).ToList();
         _divert.ServeNamespace(workload.NetnsCookie);
-        _served[workload.Cgroup] = new Served(workload.NetnsCookie, ids);
-        LogServed(_logger, workload.Cgroup, ids.Count, _proxyPort);
+        _served[workload.Cgroup] = new Served(workload, ids, labels);
+        LogServed(_logger, workload.Cgroup, ids.Count, _proxyPort, Describe(labels));
         return true;
     }
 
@@ -174,10 +210,16 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
         }
     }
 
-    private sealed record Served(ulong NetnsCookie, IReadOnlyList<long> ListenerIds);
+    private static string Describe(IReadOnlyDictionary<string, string> labels) =>
+        labels.Count == 0 ? "none" : string.Join(", ", labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}"));
 
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Workload {Cgroup}: the node proxy listens in its namespace ({Count} socket(s), port {Port})")]
-    private static partial void LogServed(ILogger logger, string cgroup, int count, int port);
+    private sealed record Served(Workload Workload, IReadOnlyList<long> ListenerIds, IReadOnlyDictionary<string, string> Labels);
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Workload {Cgroup}: the node proxy listens in its namespace ({Count} socket(s), port {Port}); labels: {Labels}")]
+    private static partial void LogServed(ILogger logger, string cgroup, int count, int port, string labels);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Workload {Cgroup}: labels now {Labels}")]
+    private static partial void LogRelabelled(ILogger logger, string cgroup, string labels);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Workload {Cgroup} not served by the proxy yet (its services' fail mode applies; trying again every second): {Reason}")]
     private static partial void LogSkipped(ILogger logger, string cgroup, string reason);

@@ -28,6 +28,25 @@ public sealed class ConfigCheckTests : IDisposable
     }
 
     [Fact]
+    public async Task Check_RuleAllowingLabelledWorkloads_SaysWhoItAllows()
+    {
+        await File.WriteAllTextAsync(_file, """
+            services:
+              - name: api
+                address: 10.96.0.30
+                port: 8080
+                selector: { mesh.service: api }
+                rules: [{ name: web-only, authorization: { allowFrom: [web-clients, local] } }]
+              - { name: web-clients, address: 10.96.0.31, port: 8080, source: { labels: { app: web, tier: front } } }
+              - { name: local, address: 10.96.0.32, port: 8080, source: { cidrs: [127.0.0.0/8] } }
+            """);
+
+        var output = await ProcessRunner.RunAsync(Path.Combine(AppContext.BaseDirectory, "mesh"), $"config check {_file}");
+
+        Assert.Contains("    rule web-only: only from web-clients (workloads labelled app=web, tier=front); local (addresses in 127.0.0.0/8)", output);
+    }
+
+    [Fact]
     public async Task Check_EndpointsAndSelectorTogether_IsAnErrorAtTheSelector()
     {
         await File.WriteAllTextAsync(_file, """

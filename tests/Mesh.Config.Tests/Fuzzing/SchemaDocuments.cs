@@ -81,7 +81,8 @@ internal sealed class SchemaDocuments
 
     private YamlValue Source(int index) => Section(
         ("cidrs", List(new[] { $"127.0.1.{index}/32", "10.0.0.0/8", "fd00::/64" }.Take(_random.Int(1, 3)).Select(Value))),
-        ("cgroup", Maybe(0.5, () => Word("/sys/fs/cgroup/frontend.slice", "/sys/fs/cgroup/batch.slice"))));
+        ("cgroup", Maybe(0.5, () => Word("/sys/fs/cgroup/frontend.slice", "/sys/fs/cgroup/batch.slice"))),
+        ("labels", Maybe(0.3, () => Section(("app", Word("web", "batch")), ("tier", Maybe(0.5, () => Word("front", "back")))))));
 
     private YamlValue Rules(List<string> names, HashSet<string> withSource)
     {

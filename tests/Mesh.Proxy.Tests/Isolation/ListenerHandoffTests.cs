@@ -8,7 +8,8 @@ namespace Mesh.Proxy.Tests.Isolation;
 
 /// <summary>
 /// The agent hands the proxy listening sockets over a SOCK_SEQPACKET Unix socket (SCM_RIGHTS): the one received is
-/// the very socket sent, still listening; and a client of a workload listener is named by its workload, never by address.
+/// the very socket sent, still listening, with the workload's name and labels; and a client of a workload listener is
+/// named by its workload's name or labels, never by address.
 /// </summary>
 public class ListenerHandoffTests
 {
@@ -22,20 +23,35 @@ public class ListenerHandoffTests
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
 
-        ListenerHandoff.Send(agent, new ListenerHandoffMessage(7, "web", Added: true), listener.SafeHandle);
-        ListenerHandoff.Send(agent, new ListenerHandoffMessage(7, "web", Added: false), null);
+        ListenerHandoff.Send(agent, new ListenerHandoffMessage(7, ListenerChange.Added, "web", Labels("app=web", "tier=front")), listener.SafeHandle);
+        ListenerHandoff.Send(agent, new ListenerHandoffMessage(7, ListenerChange.Removed, "web", Labels()), null);
         var added = ListenerHandoff.Receive(proxy);
         var removed = ListenerHandoff.Receive(proxy);
 
-        Assert.Equal(new ListenerHandoffMessage(7, "web", Added: true), added?.Message);
+        Assert.Equal((7L, ListenerChange.Added, "web"), (added!.Value.Message.Id, added.Value.Message.Change, added.Value.Message.Workload));
+        Assert.Equal(Labels("app=web", "tier=front"), added.Value.Message.Labels);
         using var received = new Socket(added!.Value.Socket!);
         Assert.Equal(listener.LocalEndPoint, received.LocalEndPoint);
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         client.Connect(listener.LocalEndPoint!);
         using var accepted = received.Accept();
         Assert.Equal(client.LocalEndPoint, accepted.RemoteEndPoint);
-        Assert.Equal(new ListenerHandoffMessage(7, "web", Added: false), removed?.Message);
-        Assert.Null(removed?.Socket);
+        Assert.Equal((7L, ListenerChange.Removed), (removed!.Value.Message.Id, removed.Value.Message.Change));
+        Assert.Null(removed.Value.Socket);
+    }
+
+    [Fact]
+    public void Send_LabelsOverTheMessageLimit_ThrowsBeforeSending_AndTheChannelStaysUsable()
+    {
+        var (agent, proxy) = Pair();
+        using var _ = agent;
+        using var __ = proxy;
+        var huge = new Dictionary<string, string> { ["blob"] = new string('x', ListenerHandoff.MaxMessageBytes) };
+
+        Assert.Throws<ArgumentException>(() => ListenerHandoff.Send(agent, new ListenerHandoffMessage(1, ListenerChange.Relabelled, null, huge), null));
+        ListenerHandoff.Send(agent, new ListenerHandoffMessage(1, ListenerChange.Relabelled, null, Labels("app=web")), null);
+
+        Assert.Equal(Labels("app=web"), ListenerHandoff.Receive(proxy)!.Value.Message.Labels);
     }
 
     [Fact]
@@ -65,6 +81,39 @@ public class ListenerHandoffTests
         Assert.Null(sources.Identify(IPAddress.Loopback, 0, new WorkloadListener(null)));
         Assert.Equal("local", sources.Identify(IPAddress.Loopback));
     }
+
+    [Fact]
+    public void Identify_WorkloadListener_ByLabels_MostLabelsFirst_NameBeforeLabels_NeverByAddress()
+    {
+        var config = new MeshConfigLoader().Parse("""
+            workloads: [{ name: batch, cgroup: /sys/fs/cgroup/batch }]
+            services:
+              - { name: web, address: 10.96.0.11, port: 80, source: { labels: { app: web } } }
+              - { name: web-canary, address: 10.96.0.12, port: 80, source: { labels: { app: web, track: canary } } }
+              - { name: batch, address: 10.96.0.13, port: 80, source: { workload: batch } }
+              - { name: local, address: 10.96.0.14, port: 80, source: { cidrs: [127.0.0.0/8] } }
+              - { name: unallowed, address: 10.96.0.15, port: 80, source: { labels: { app: other } } }
+              - name: api
+                address: 10.96.0.10
+                port: 80
+                rules: [{ name: callers, authorization: { allowFrom: [web, web-canary, batch, local] } }]
+            """, "mesh.yaml").Config!;
+        var sources = new SourceIdentifier(config.Services, new Dictionary<string, ulong>());
+
+        Assert.Equal("web", sources.Identify(IPAddress.Loopback, 0, new WorkloadListener(null, Labels("app=web", "team=shop"))));
+        Assert.Equal("web-canary", sources.Identify(IPAddress.Loopback, 0, new WorkloadListener(null, Labels("track=canary", "app=web"))));
+        Assert.Equal("batch", sources.Identify(IPAddress.Loopback, 0, new WorkloadListener("batch", Labels("app=web"))));
+        Assert.Null(sources.Identify(IPAddress.Loopback, 0, new WorkloadListener(null, Labels("app=Web"))));
+        // A source that no rule allows names nobody: the client is unknown, not 'unallowed'.
+        Assert.Null(sources.Identify(IPAddress.Loopback, 0, new WorkloadListener(null, Labels("app=other"))));
+        var relabelled = new WorkloadListener(null);
+        Assert.Null(sources.Identify(IPAddress.Loopback, 0, relabelled));
+        relabelled.Relabel(Labels("app=web"));
+        Assert.Equal("web", sources.Identify(IPAddress.Loopback, 0, relabelled));
+    }
+
+    private static Dictionary<string, string> Labels(params string[] pairs) =>
+        pairs.Select(pair => pair.Split('=')).ToDictionary(pair => pair[0], pair => pair[1]);
 
     private static (Socket Agent, Socket Proxy) Pair()
     {
