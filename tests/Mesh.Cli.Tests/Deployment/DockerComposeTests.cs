@@ -1,5 +1,4 @@
 using Mesh.Config;
-using Mesh.Config.Telemetry;
 using Mesh.Testing;
 using YamlDotNet.RepresentationModel;
 

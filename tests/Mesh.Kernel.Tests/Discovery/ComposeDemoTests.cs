@@ -6,6 +6,7 @@ using Mesh.Kernel.Tests.Workloads;
 using Mesh.Testing;
 using Mesh.Testing.Docker;
 using Mesh.Testing.Telemetry;
+using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Discovery;
 
@@ -14,7 +15,7 @@ namespace Mesh.Kernel.Tests.Discovery;
 /// override, built and started by docker-compose 1.29 on a Docker daemon of the test's own whose containers' cgroups
 /// are below the agent's, and `mesh run` on the host with the demo's config.
 /// </summary>
-public sealed class ComposeDemoTests
+public sealed class ComposeDemoTests(ITestOutputHelper output)
 {
     private const string DemoConfig = "config/examples/l7-docker-compose.yaml";
     private const string DemoDockerSocket = "/var/run/docker.sock";
@@ -55,9 +56,11 @@ public sealed class ComposeDemoTests
             var page = new FileInfo(RepositoryFiles.FullPath("config/examples/compose/backend/www/index.html")).Length;
             var redirected = await sandbox.BytesRedirectedFromStatusAsync();
             Assert.True(redirected >= (ulong)page, $"mesh status shows {redirected} bytes redirected, less than one page ({page} bytes)");
+            output.WriteLine($"client:{Environment.NewLine}{logs}{Environment.NewLine}mesh status: {redirected} bytes redirected");
             // Both verdicts were the node proxy's, and traced: the backend alone would answer /admin with 404.
-            await receiver.WaitForSpansAsync(span => IsBackendServerSpan(span, "allowed", 200), 1);
-            await receiver.WaitForSpansAsync(span => IsBackendServerSpan(span, "denied", 403), 1);
+            var allowed = await receiver.WaitForSpansAsync(span => IsBackendServerSpan(span, "allowed", 200), 1);
+            var denied = await receiver.WaitForSpansAsync(span => IsBackendServerSpan(span, "denied", 403), 1);
+            output.WriteLine($"traces: {allowed.Count} allowed and {denied.Count} denied server spans of service backend");
 
             var down = await project.DownAsync();
 
