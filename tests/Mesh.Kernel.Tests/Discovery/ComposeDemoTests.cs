@@ -54,9 +54,13 @@ public sealed class ComposeDemoTests(ITestOutputHelper output)
                 $"the client did not print both answers within {CallsWithin.TotalSeconds} s:{Environment.NewLine}{logs}{Environment.NewLine}agent:{Environment.NewLine}{agent.Output}");
             // Each 200 carried the page over spliced connections: client to the proxy's listener in its namespace, proxy to backend.
             var page = new FileInfo(RepositoryFiles.FullPath("config/examples/compose/backend/www/index.html")).Length;
-            var redirected = await sandbox.BytesRedirectedFromStatusAsync();
+            var status = await sandbox.StatusAsync();
+            var redirected = StatusTable.Counter(status.StdOut, "bytes redirected");
+            output.WriteLine($"client:{Environment.NewLine}{logs}{Environment.NewLine}{status.StdOut}");
             Assert.True(redirected >= (ulong)page, $"mesh status shows {redirected} bytes redirected, less than one page ({page} bytes)");
-            output.WriteLine($"client:{Environment.NewLine}{logs}{Environment.NewLine}mesh status: {redirected} bytes redirected");
+            // The backend container, found by its labels, is the service's endpoint at its address on the project's network.
+            var backendAddress = (await docker.DockerAsync($"inspect -f {{{{range.NetworkSettings.Networks}}}}{{{{.IPAddress}}}}{{{{end}}}} {Path.GetFileName(backend)}")).Trim();
+            Assert.Contains($"{backendAddress}:8080", status.StdOut);
             // Both verdicts were the node proxy's, and traced: the backend alone would answer /admin with 404.
             var allowed = await receiver.WaitForSpansAsync(span => IsBackendServerSpan(span, "allowed", 200), 1);
             var denied = await receiver.WaitForSpansAsync(span => IsBackendServerSpan(span, "denied", 403), 1);
