@@ -5,19 +5,27 @@ using YamlDotNet.RepresentationModel;
 
 namespace Mesh.Cli.Tests.Deployment;
 
+/// <summary>The repository's compose file alone, and with its offline override, each resolved once for all the tests.</summary>
+public sealed class ResolvedComposeFiles
+{
+    public ResolvedCompose Default { get; } = new("docker-compose.yml");
+
+    public ResolvedCompose Offline { get; } = new("docker-compose.yml", "docker-compose.offline.yml");
+}
+
 /// <summary>
-/// The repository's docker-compose.yml as docker-compose 1.29 resolves it (`docker-compose -f FILE config`: schema
-/// validation, defaults, relative paths made absolute), which needs no Docker daemon. Run once for all the tests.
+/// Compose files of the repository as docker-compose 1.29 resolves them (`docker-compose -f FILE... config`: schema
+/// validation, merging, defaults, relative paths made absolute), which needs no Docker daemon.
 /// </summary>
 public sealed class ResolvedCompose
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(1);
 
-    public ResolvedCompose()
+    public ResolvedCompose(params string[] files)
     {
-        ComposeFile = RepositoryFiles.FullPath("docker-compose.yml");
-        RepositoryRoot = Path.GetDirectoryName(ComposeFile)!;
-        (ExitCode, Output, Errors) = Run("docker-compose", RepositoryRoot, "-f", ComposeFile, "config");
+        Files = string.Join(" -f ", files.Select(RepositoryFiles.FullPath));
+        RepositoryRoot = Path.GetDirectoryName(RepositoryFiles.FullPath(files[0]))!;
+        (ExitCode, Output, Errors) = Run("docker-compose", RepositoryRoot, [.. files.SelectMany(file => new[] { "-f", RepositoryFiles.FullPath(file) }), "config"]);
         if (ExitCode == 0)
         {
             var yaml = new YamlStream();
@@ -26,7 +34,8 @@ public sealed class ResolvedCompose
         }
     }
 
-    public string ComposeFile { get; }
+    /// <summary>The files, as `-f` names them.</summary>
+    public string Files { get; }
 
     public string RepositoryRoot { get; }
 
@@ -42,7 +51,7 @@ public sealed class ResolvedCompose
     public YamlMappingNode Service(string name)
     {
         var services = Valid();
-        Assert.True(services.Children.ContainsKey(name), $"docker-compose.yml has no service '{name}'");
+        Assert.True(services.Children.ContainsKey(name), $"{Files} has no service '{name}'");
         return Assert.IsType<YamlMappingNode>(services[name]);
     }
 

@@ -13,13 +13,15 @@ public sealed class TestDockerDaemon : IAsyncDisposable
     private static int s_sequence;
 
     private readonly string _root;
+    private readonly string? _cgroupParent;
     private Process? _daemon;
 
-    private TestDockerDaemon(string root, string bridge, string subnetPrefix)
+    private TestDockerDaemon(string root, string bridge, string subnetPrefix, string? cgroupParent)
     {
         _root = root;
         Bridge = bridge;
         SubnetPrefix = subnetPrefix;
+        _cgroupParent = cgroupParent;
     }
 
     /// <summary>The daemon's Engine API socket.</summary>
@@ -31,14 +33,17 @@ public sealed class TestDockerDaemon : IAsyncDisposable
     /// <summary>The bridge's /24, such as "10.241.7": the bridge is .1, containers get the addresses after it.</summary>
     public string SubnetPrefix { get; }
 
-    /// <summary>Starts a daemon and builds <see cref="Image"/> in it.</summary>
-    public static async Task<TestDockerDaemon> StartAsync()
+    /// <summary>
+    /// Starts a daemon and builds <see cref="Image"/> in it. With <paramref name="cgroupParent"/>, a cgroup path from the
+    /// hierarchy's root such as /mesh-test-1 (made by the caller), its containers' cgroups are made below it instead of /docker.
+    /// </summary>
+    public static async Task<TestDockerDaemon> StartAsync(string? cgroupParent = null)
     {
         var sequence = Interlocked.Increment(ref s_sequence);
         var id = $"{Environment.ProcessId % 100000}{sequence}";
         var root = Path.Combine(Path.GetTempPath(), $"mesh-test-docker-{id}");
         // Subnets in 10.240.0.0/12 apart from the namespace tests' 10.231.0.0/16; one /24 per daemon of this process.
-        var daemon = new TestDockerDaemon(root, $"mtd{id}", $"10.{240 + Environment.ProcessId % 8}.{(Environment.ProcessId / 8 + sequence) % 250}");
+        var daemon = new TestDockerDaemon(root, $"mtd{id}", $"10.{240 + Environment.ProcessId % 8}.{(Environment.ProcessId / 8 + sequence) % 250}", cgroupParent);
         try
         {
             Directory.CreateDirectory(root);
@@ -81,6 +86,8 @@ public sealed class TestDockerDaemon : IAsyncDisposable
             {
                 await ProcessRunner.TryRunAsync("docker", $"-H unix://{Socket} rm -f -v {container}");
             }
+            // Networks a test made (docker network create, compose): their bridges would outlive the daemon.
+            await ProcessRunner.TryRunAsync("docker", $"-H unix://{Socket} network prune -f");
             await StopDaemonAsync();
         }
         await ProcessRunner.TryRunAsync("ip", $"link del {Bridge}");
@@ -93,6 +100,7 @@ public sealed class TestDockerDaemon : IAsyncDisposable
         {
             Directory.Delete(_root, recursive: true);
         }
+        RemoveCgroupV1Parents();
     }
 
     private async Task StartDaemonAsync()
@@ -100,7 +108,8 @@ public sealed class TestDockerDaemon : IAsyncDisposable
         var arguments = string.Join(' ',
             $"--data-root {_root}/data --exec-root {_root}/exec --pidfile {_root}/dockerd.pid -H unix://{Socket}",
             $"--bridge {Bridge} --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false",
-            $"--default-address-pool base=10.{248 + Environment.ProcessId % 8}.0.0/16,size=24");
+            $"--default-address-pool base=10.{248 + Environment.ProcessId % 8}.0.0/16,size=24",
+            _cgroupParent is null ? "" : $"--cgroup-parent {_cgroupParent}");
         _daemon = Process.Start(new ProcessStartInfo("dockerd", arguments)
         {
             RedirectStandardOutput = true,
@@ -136,6 +145,26 @@ public sealed class TestDockerDaemon : IAsyncDisposable
         await _daemon.WaitForExitAsync(timeout.Token);
         _daemon.Dispose();
         _daemon = null;
+    }
+
+    /// <summary>
+    /// On a hybrid cgroup host runc makes the parent in every v1 hierarchy too, and leaves it there when its last
+    /// container goes; the v2 one is the caller's. Only an empty directory can go (rmdir), so nothing live is touched.
+    /// </summary>
+    private void RemoveCgroupV1Parents()
+    {
+        if (_cgroupParent is null)
+        {
+            return;
+        }
+        foreach (var hierarchy in File.ReadAllLines("/proc/mounts").Select(line => line.Split(' ')).Where(fields => fields[2] == "cgroup").Select(fields => fields[1]))
+        {
+            var parent = hierarchy + _cgroupParent;
+            if (Directory.Exists(parent))
+            {
+                Directory.Delete(parent);
+            }
+        }
     }
 
     private async Task BuildImageAsync()
