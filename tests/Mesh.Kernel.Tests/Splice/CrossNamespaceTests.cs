@@ -138,7 +138,7 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         var sent = await serving.StandardOutput.ReadLineAsync().WaitAsync(ProcessTimeout);
 
         var moved = cgroup.Counters().Minus(before);
-        output.WriteLine($"received {received[0]} bytes; counters {moved}");
+        output.WriteLine($"received {received[0]} bytes, redirected {moved.BytesRedirected / (double)size:P1} of them; counters {moved}");
         Assert.Equal(size.ToString(), received[0]);
         Assert.Equal(sent, received[1]);
         Assert.Equal(2UL, moved.SocketsRegistered);
