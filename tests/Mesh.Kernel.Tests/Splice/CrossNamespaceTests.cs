@@ -143,7 +143,8 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         Assert.Equal(sent, received[1]);
         Assert.Equal(2UL, moved.SocketsRegistered);
         // The download is spliced from its first byte; it goes on over TCP once the sender is a
-        // receive buffer ahead of the reader (the bound on queued bytes).
+        // receive buffer ahead of the reader (the bound), and 6.18 gives no way back while the
+        // sender stays ahead (loadtest/README.md, "Bulk transfers").
         Assert.True(moved.DirectionsSpliced >= 1, $"{moved}");
         Assert.True(moved.BytesRedirected >= 128 * KiB, $"{moved}");
         Assert.Equal(0UL, moved.LookupsMissed);
