@@ -4,7 +4,8 @@
  * in the splice_sockets sockhash, keyed by its own tuple and network namespace,
  * and remembers the peer's namespace in the socket's storage.
  * The kernel removes a socket from the sockhash when it closes, so nothing here
- * (and nothing in the agent) ever deletes an entry of a live connection.
+ * (and nothing in the agent) ever deletes an entry of a live connection; the
+ * socket's splice_peers entry goes when it reaches TCP_CLOSE (state callback).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -35,6 +36,25 @@ static __always_inline __u64 peer_netns_cookie(const struct sock_key *own)
 	return owner ? *owner : 0;
 }
 
+/*
+ * Every socket passes TCP_CLOSE before the kernel frees it, and still owns its tuple then
+ * (tcp_set_state calls back before unhashing), so its address leaves splice_peers while valid.
+ * Only this socket's own address goes: a key registered again belongs to a newer socket.
+ */
+static __always_inline void forget_peer_address(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sock_key own;
+	__u64 *address;
+
+	if (skops->args[1] != BPF_TCP_CLOSE || !sk)
+		return;
+	SOCK_KEY_FROM_CTX(skops, &own, bpf_get_netns_cookie(skops));
+	address = bpf_map_lookup_elem(&splice_peers, &own);
+	if (address && *address == (__u64)sk)
+		bpf_map_delete_elem(&splice_peers, &own);
+}
+
 SEC("sockops")
 int splice_register(struct bpf_sock_ops *skops)
 {
@@ -43,6 +63,10 @@ int splice_register(struct bpf_sock_ops *skops)
 	struct sock_key own;
 	__u64 peer_netns, address;
 
+	if (skops->op == BPF_SOCK_OPS_STATE_CB) {
+		forget_peer_address(skops);
+		return 1;
+	}
 	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
 	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
@@ -63,6 +87,7 @@ int splice_register(struct bpf_sock_ops *skops)
 	/* After the sockhash: a key another live socket holds must not get this socket's address. */
 	address = (__u64)sk;
 	bpf_map_update_elem(&splice_peers, &own, &address, BPF_ANY);
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	splice_count(SPLICE_SOCKETS_REGISTERED, 1);
 	/* The server's end registers after the client's: from now on the connection can be spliced. */
 	if (skops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)

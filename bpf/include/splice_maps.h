@@ -69,8 +69,10 @@ struct {
  * The kernel address of each registered socket, under its sockhash key. sk_msg and sock_ops
  * cannot look a socket up in the sockhash (that takes bpf_sk_release, which they lack), so the
  * redirect reads the peer's receive state through this address with CO-RE probe reads.
- * An entry outlives its socket until the key is registered again or LRU evicts it, so a reader
- * of it checks the socket is still established.
+ * sock_ops deletes an entry when its socket reaches TCP_CLOSE, before the kernel frees it; a
+ * program that looked it up just before reads at worst a reused TCP socket (the slab is
+ * SLAB_TYPESAFE_BY_RCU), so a reader still checks the state. LRU catches sockets that closed
+ * while no sock_ops program was attached.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -3,10 +3,11 @@ using System.Diagnostics;
 namespace Mesh.Kernel.Tests.Infrastructure;
 
 /// <summary>
-/// python3 processes a test starts inside a network namespace with `ip netns exec`; they stay in the
-/// test process's cgroup (`ip netns exec` changes the network namespace only). Disposing ends them.
+/// python3 processes a test starts inside a network namespace with `ip netns exec` (or, with no
+/// namespace named, in the test's own); they stay in the test process's cgroup (`ip netns exec`
+/// changes the network namespace only). Disposing ends them.
 /// </summary>
-public sealed class NamespacePythons(string netns) : IDisposable
+public sealed class NamespacePythons(string? netns) : IDisposable
 {
     private readonly List<Process> _processes = [];
 
@@ -25,7 +26,7 @@ public sealed class NamespacePythons(string netns) : IDisposable
         var output = process.StandardOutput.ReadToEnd();
         var error = process.StandardError.ReadToEnd();
         process.WaitForExit();
-        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"python3 in {netns} failed: {error.Trim()}");
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"python3 in {netns ?? "the test's namespace"} failed: {error.Trim()}");
     }
 
     public void Dispose()
@@ -50,8 +51,10 @@ public sealed class NamespacePythons(string netns) : IDisposable
 
     private ProcessStartInfo StartInfo(string script, string[] arguments)
     {
-        var start = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "netns", "exec", netns, "python3", "-u", "-c", script }.Concat(arguments))
+        string[] inNamespace = netns is null ? [] : ["ip", "netns", "exec", netns];
+        string[] command = [.. inNamespace, "python3", "-u", "-c", script, .. arguments];
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in command.Skip(1))
         {
             start.ArgumentList.Add(argument);
         }

@@ -106,6 +106,9 @@ public sealed class SplicedCgroup : IDisposable
     /// <summary>Opens the sockhash to look at its keys.</summary>
     public BpfMap OpenSockets() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, MapNames.SpliceSockets));
 
+    /// <summary>Opens splice_peers, the registered sockets' kernel addresses, to count its entries.</summary>
+    public BpfMap OpenPeers() => BpfMap.OpenPinned(System.IO.Path.Combine(PinDirectory, MapNames.SplicePeers));
+
     /// <summary>Runs <paramref name="action"/> with the process outside the cgroup: sockets it creates are not spliced.</summary>
     public T Outside<T>(Func<T> action)
     {

@@ -138,12 +138,13 @@ public sealed class CrossNamespaceTests(ITestOutputHelper output)
         var sent = await serving.StandardOutput.ReadLineAsync().WaitAsync(ProcessTimeout);
 
         var moved = cgroup.Counters().Minus(before);
-        output.WriteLine($"received {received[0]} bytes; counters {moved}");
+        output.WriteLine($"received {received[0]} bytes, redirected {moved.BytesRedirected / (double)size:P1} of them; counters {moved}");
         Assert.Equal(size.ToString(), received[0]);
         Assert.Equal(sent, received[1]);
         Assert.Equal(2UL, moved.SocketsRegistered);
         // The download is spliced from its first byte; it goes on over TCP once the sender is a
-        // receive buffer ahead of the reader (the bound on queued bytes).
+        // receive buffer ahead of the reader (the bound), and 6.18 gives no way back while the
+        // sender stays ahead (loadtest/README.md, "Bulk transfers").
         Assert.True(moved.DirectionsSpliced >= 1, $"{moved}");
         Assert.True(moved.BytesRedirected >= 128 * KiB, $"{moved}");
         Assert.Equal(0UL, moved.LookupsMissed);

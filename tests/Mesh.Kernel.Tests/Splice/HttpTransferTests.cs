@@ -6,11 +6,12 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Splice;
 
 /// <summary>A real Kestrel server and HttpClient inside the test cgroup, with and without the splice.</summary>
-public sealed class HttpTransferTests
+public sealed class HttpTransferTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData(1024)]
@@ -27,6 +28,7 @@ public sealed class HttpTransferTests
         var downloaded = await server.DownloadAsync();
 
         var moved = cgroup.Counters().Minus(before);
+        output.WriteLine($"{size} bytes up and down: redirected {moved.BytesRedirected / (2.0 * size):P1} of them; counters {moved}");
         Assert.Equal(SocketStreams.Sha256(payload), uploaded);
         Assert.Equal(SocketStreams.Sha256(payload), SocketStreams.Sha256(downloaded));
         // Both directions are spliced from their first byte. A body larger than the reader's receive

@@ -177,6 +177,37 @@ public sealed class SockmapFailureModeTests(ITestOutputHelper output)
         Assert.Equal(SocketStreams.Sha256(stream.ToArray()), SocketStreams.Sha256(received.ToArray()));
     }
 
+    /// <summary>
+    /// A direction that went on over TCP comes back to the splice at its first message after the
+    /// reader has taken every TCP byte (peer copied_seq == own write_seq): the rule remembers nothing.
+    /// </summary>
+    [Fact]
+    public async Task Send_AfterTheReaderTookEveryTcpByte_DirectionReturnsToTheSplice()
+    {
+        using var cgroup = SplicedCgroup.Create();
+        using var pair = await LoopbackPair.ConnectAsync();
+        using var timeout = new CancellationTokenSource(TestTimeout);
+        var burst = SocketStreams.RandomBytes(4 * MiB);
+        var next = SocketStreams.RandomBytes(64 * KiB);
+        var before = cgroup.Counters();
+
+        // The reader starts late: the burst outgrows its receive buffer and goes on over TCP.
+        var sending = SocketStreams.SendAllAsync(pair.Client, burst);
+        await Task.Delay(TimeSpan.FromMilliseconds(200));
+        var received = await SocketStreams.ReceiveExactlyAsync(pair.Server, burst.Length, timeout.Token);
+        await sending;
+        var burstMoved = cgroup.Counters().Minus(before);
+        var afterBurst = cgroup.Counters();
+        await SocketStreams.AssertDeliveredAsync(pair.Client, pair.Server, next);
+        var nextMoved = cgroup.Counters().Minus(afterBurst);
+
+        output.WriteLine($"burst: {burstMoved}; next message: {nextMoved}");
+        Assert.Equal(SocketStreams.Sha256(burst), SocketStreams.Sha256(received));
+        Assert.True(burstMoved.BytesPassed > 0, $"the burst never went to TCP: {burstMoved}");
+        Assert.Equal((ulong)next.Length, nextMoved.BytesRedirected);
+        Assert.Equal(0UL, nextMoved.BytesPassed);
+    }
+
     [Fact]
     public async Task Peek_SplicedBytes_ReturnsThemAndLeavesThemForReceive()
     {

@@ -136,6 +136,39 @@ public sealed class SpliceRuleTests
         Assert.Equal(SocketStreams.Sha256([.. queued, .. more]), SocketStreams.Sha256(received));
     }
 
+    /// <summary>
+    /// (c') A socket's kernel address leaves splice_peers when the socket reaches TCP_CLOSE, before the
+    /// kernel frees it: after 1,000 spliced connections opened and closed the map is where it started.
+    /// </summary>
+    [Fact]
+    public async Task OpenAndClose_ThousandSplicedConnections_LeaveSplicePeersAtItsStartingCount()
+    {
+        const int connections = 1000;
+        using var cgroup = SplicedCgroup.Create();
+        using var peers = cgroup.OpenPeers();
+        using var listener = LoopbackPair.Listen(IPAddress.Loopback);
+        var payload = SocketStreams.RandomBytes(4 * 1024);
+        var starting = peers.Keys<SockKey>().Count;
+        var whileOpen = 0;
+        var before = cgroup.Counters();
+
+        for (var i = 0; i < connections; i++)
+        {
+            using var pair = await LoopbackPair.ConnectAsync(listener);
+            await SocketStreams.AssertDeliveredAsync(pair.Client, pair.Server, payload);
+            whileOpen = Math.Max(whileOpen, peers.Keys<SockKey>().Count);
+        }
+        // Both ends closed: the client reaches TCP_CLOSE on entering TIME_WAIT, the server on the last ACK.
+        await TcpProbe.WaitUntilAsync(() => peers.Keys<SockKey>().Count == starting, TimeSpan.FromSeconds(10),
+            $"splice_peers was back at its {starting} entries");
+
+        var moved = cgroup.Counters().Minus(before);
+        Assert.Equal(starting + 2, whileOpen); // each connection's two ends were there while it was open
+        Assert.Equal((ulong)(2 * connections), moved.SocketsRegistered);
+        Assert.Equal((ulong)(connections * payload.Length), moved.BytesRedirected);
+        Assert.Equal(starting, peers.Keys<SockKey>().Count);
+    }
+
     /// <summary>(d) When the peer is not in the map the message passes to TCP; it is never dropped.</summary>
     [Fact]
     public async Task Send_PeerNotRegistered_PassesEveryByteToTcp()
