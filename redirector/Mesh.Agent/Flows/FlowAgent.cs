@@ -10,9 +10,9 @@ using Microsoft.Extensions.Logging;
 namespace Mesh.Agent.Flows;
 
 /// <summary>
-/// Consumes the kernel's flow events for the life of the agent: resolves each into a
-/// <see cref="FlowRecord"/> and keeps it in the <see cref="FlowHistory"/> that `mesh flows` reads
-/// through the admin socket. Started after the datapaths, which pin the ring buffer.
+/// Consumes the kernel's flow events for the life of the agent: keeps each, with the names to resolve it into a
+/// <see cref="FlowRecord"/> with, in the <see cref="FlowHistory"/> that `mesh flows` reads through the admin socket.
+/// Started after the datapaths, which pin the ring buffer.
 /// </summary>
 internal sealed class FlowAgent : IHostedService, IDisposable
 {
@@ -53,7 +53,7 @@ internal sealed class FlowAgent : IHostedService, IDisposable
             settings.Update(0u, new FlowSettings { XdpSampleEvery = XdpSampleEvery });
         }
         _counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowCounters));
-        _reader = FlowEventReader.Start(pinDirectory, flow => History.Add(_names.Resolve(flow)), _logger);
+        _reader = FlowEventReader.Start(pinDirectory, flow => History.Add(flow, _names), _logger);
         _config.Changed += OnConfigChanged;
         _logger.LogInformation("Reading flow events (one in {SampleEvery} XDP drops per CPU)", XdpSampleEvery);
         return Task.CompletedTask;
