@@ -340,15 +340,16 @@ int divert_established(struct bpf_sock_ops *skops)
 	as_dialled.family = original->family;
 	__builtin_memcpy(as_dialled.remote_ip, original->addr, sizeof(as_dialled.remote_ip));
 	as_dialled.remote_port = original->port;
-	if (original->service_id) {
+	if (!original->service_id) {
+		flow_fill_connection(&event, FLOW_DIVERTED, &as_dialled, cookie, 1);
+		divert_count(DIVERT_ESTABLISHED);
+		flow_send(&event);
+	} else if (flow_report_translated()) {
 		/* Translated: the flow to the endpoint, and which service it was for. */
 		flow_fill_connection(&event, FLOW_TRANSLATED, &own, cookie, 1);
 		event.rule_slot = original->service_id;
-	} else {
-		flow_fill_connection(&event, FLOW_DIVERTED, &as_dialled, cookie, 1);
-		divert_count(DIVERT_ESTABLISHED);
+		flow_send(&event);
 	}
-	flow_send(&event);
 	bpf_map_delete_elem(&divert_by_cookie, &cookie);
 	return 1;
 }
