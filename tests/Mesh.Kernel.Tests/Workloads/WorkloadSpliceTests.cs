@@ -29,22 +29,11 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
             c.sendall(data)
         """;
 
+    /// <summary>
+    /// On one connection, for each line read (a number that varies the bytes), argv[4] exchanges of argv[3] bytes, each
+    /// checked as echoed in order; prints "connected", then "ok" per line.
+    /// </summary>
     private const string Client = """
-        import socket, sys
-        s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-        size, count = int(sys.argv[3]), int(sys.argv[4])
-        for i in range(count):
-            message = bytes([i % 251]) * size
-            s.sendall(message)
-            echoed = b""
-            while len(echoed) < size:
-                echoed += s.recv(size - len(echoed))
-            assert echoed == message, f"exchange {i} came back different"
-        print("ok", flush=True)
-        """;
-
-    /// <summary>Keeps one connection open and runs argv[4] exchanges of argv[3] bytes on it per line read; prints "ok" per line.</summary>
-    private const string LastingClient = """
         import socket, sys
         s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
         size, count = int(sys.argv[3]), int(sys.argv[4])
@@ -63,12 +52,8 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
     [Fact]
     public async Task TwoWorkloadsOnABridge_FoundByTheAgent_AreSplicedBothWays()
     {
-        using var sandbox = AgentSandbox.Create("wlsplice");
-        using var bridge = TestBridge.Create();
-        using var web = TestWorkload.Start(sandbox.CgroupPath, "web");
-        using var db = TestWorkload.Start(sandbox.CgroupPath, "db");
-        bridge.Attach(web, 2);
-        var (dbAddress, _) = bridge.Attach(db, 3);
+        using var node = new TwoWorkloads("wlsplice");
+        var (sandbox, web, db, dbAddress) = (node.Sandbox, node.Web, node.Db, node.DbAddress);
         await sandbox.StartAgentAsync();
         using var admin = new AgentAdmin(sandbox.PinDirectory);
         Assert.NotNull(await admin.WaitListedAsync(web.Cgroup, TimeSpan.FromSeconds(5)));
@@ -123,18 +108,14 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
     public async Task SplicedConnectionBetweenWorkloads_KeepsFlowingAcrossKillHard_AndTheRestartedAgentSplicesNewOnes()
     {
         const ulong ExchangedOneWay = Exchanges * MessageSize;
-        using var sandbox = AgentSandbox.Create("wlkill");
-        using var bridge = TestBridge.Create();
-        using var web = TestWorkload.Start(sandbox.CgroupPath, "web");
-        using var db = TestWorkload.Start(sandbox.CgroupPath, "db");
-        bridge.Attach(web, 2);
-        var (dbAddress, _) = bridge.Attach(db, 3);
+        using var node = new TwoWorkloads("wlkill");
+        var (sandbox, web, db, dbAddress) = (node.Sandbox, node.Web, node.Db, node.DbAddress);
         var first = await sandbox.StartAgentAsync();
         using var admin = new AgentAdmin(sandbox.PinDirectory);
         await WaitServedWithAddressesAsync(admin, web, db);
         using var echo = db.StartInside(joinCgroup: true, "python3", "-u", "-c", EchoServer, "9000");
         Assert.Equal("listening", await echo.StandardOutput.ReadLineAsync());
-        using var client = web.StartInside(joinCgroup: true, "python3", "-u", "-c", LastingClient, dbAddress.ToString(), "9000", MessageSize.ToString(), Exchanges.ToString());
+        using var client = web.StartInside(joinCgroup: true, "python3", "-u", "-c", Client, dbAddress.ToString(), "9000", MessageSize.ToString(), Exchanges.ToString());
         Assert.Equal("connected", await client.StandardOutput.ReadLineAsync());
 
         async Task<ulong> RoundAsync(int round, string when)
@@ -186,9 +167,14 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
         Assert.Equal("listening", await echo.StandardOutput.ReadLineAsync());
         var before = await sandbox.BytesRedirectedFromStatusAsync();
 
-        var (exitCode, output) = await client.RunAsync("python3", "-c", Client, serverAddress.ToString(), port.ToString(), MessageSize.ToString(), Exchanges.ToString());
+        using var exchange = client.StartInside(joinCgroup: true, "python3", "-u", "-c", Client, serverAddress.ToString(), port.ToString(), MessageSize.ToString(), Exchanges.ToString());
+        await exchange.StandardInput.WriteLineAsync("0");
+        exchange.StandardInput.Close();
+        var output = await exchange.StandardOutput.ReadToEndAsync();
+        var error = await exchange.StandardError.ReadToEndAsync();
+        await exchange.WaitForExitAsync();
 
-        Assert.True(exitCode == 0 && output.Trim() == "ok", $"the client failed ({exitCode}): {output}");
+        Assert.True(exchange.ExitCode == 0 && output.Split('\n', StringSplitOptions.RemoveEmptyEntries) is ["connected", "ok"], $"the client failed ({exchange.ExitCode}): {output}{error}");
         var redirected = await sandbox.BytesRedirectedFromStatusAsync() - before;
         // Both directions carry Exchanges x MessageSize bytes; per-CPU counters may miss a few updates under load.
         Assert.True(redirected >= (ulong)(Exchanges * MessageSize), $"only {redirected} bytes were spliced of {2 * Exchanges * MessageSize} exchanged");
@@ -212,5 +198,45 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
             await Task.Delay(5);
         }
         return clock.Elapsed;
+    }
+
+    /// <summary>web (.2) and db (.3), two workloads of a sandbox on one bridge, as two containers on docker0.</summary>
+    private sealed class TwoWorkloads : IDisposable
+    {
+        private readonly TestBridge _bridge;
+
+        public TwoWorkloads(string label)
+        {
+            Sandbox = AgentSandbox.Create(label);
+            try
+            {
+                _bridge = TestBridge.Create();
+                Web = TestWorkload.Start(Sandbox.CgroupPath, "web");
+                Db = TestWorkload.Start(Sandbox.CgroupPath, "db");
+                _bridge.Attach(Web, 2);
+                DbAddress = _bridge.Attach(Db, 3).Address;
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public AgentSandbox Sandbox { get; }
+
+        public TestWorkload Web { get; }
+
+        public TestWorkload Db { get; }
+
+        public IPAddress DbAddress { get; }
+
+        public void Dispose()
+        {
+            Db?.Dispose(); // null when set-up failed before it
+            Web?.Dispose();
+            _bridge?.Dispose();
+            Sandbox.Dispose();
+        }
     }
 }
