@@ -3,6 +3,7 @@ using System.Net;
 using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
 using Mesh.Kernel.Tests.Agent;
+using Mesh.Kernel.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Workloads;
@@ -81,8 +82,8 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
         await Task.Delay(TimeSpan.FromSeconds(2));
 
         var clock = Stopwatch.StartNew();
-        bridge.Attach(web, 2);
-        var (dbAddress, _) = bridge.Attach(db, 3);
+        bridge.Attach(web.Pid, 2);
+        var (dbAddress, _) = bridge.Attach(db.Pid, 3);
         var servedAfter = await WaitForAsync(() => OwnerOf(sandbox, dbAddress) == dbFound.NetnsCookie);
         output.WriteLine($"both addresses configured, db's served after {clock.Elapsed.TotalMilliseconds:F0} ms (shared, noisy machine)");
 
@@ -213,8 +214,8 @@ public sealed class WorkloadSpliceTests(ITestOutputHelper output)
                 _bridge = TestBridge.Create();
                 Web = TestWorkload.Start(Sandbox.CgroupPath, "web");
                 Db = TestWorkload.Start(Sandbox.CgroupPath, "db");
-                _bridge.Attach(Web, 2);
-                DbAddress = _bridge.Attach(Db, 3).Address;
+                _bridge.Attach(Web.Pid, 2);
+                DbAddress = _bridge.Attach(Db.Pid, 3).Address;
             }
             catch
             {
