@@ -7,9 +7,9 @@
  * any BPF knowledge; this file answers the getsockopt from the maps. Any other service (and one
  * failing open) is translated: connect() goes to one of its endpoints, chosen here (service_lb.h).
  *
- * The original destination is recorded by socket cookie at connect() (the source port is not
- * chosen yet), then moved to a key of the connection's tuple once it is established, which is
- * what the proxy's accepted socket can name.
+ * A diverted connection's original destination is recorded by socket cookie at connect() (the source
+ * port is not chosen yet), then moved to a key of the connection's tuple once it is established, which
+ * is what the proxy's accepted socket can name. A translated one's is kept with the client's socket.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -107,9 +107,9 @@ static __always_inline void service_from_ip6(struct service_key *service, struct
 }
 
 /*
- * Picks the endpoint of a translated service. A TCP connection's service is recorded as a diverted one's
- * is (by cookie, then by tuple in sock_ops), so getpeername() and flows name the service; a UDP socket's
- * by the endpoint, for its replies (recvmsg) and getpeername().
+ * Picks the endpoint of a translated service. A TCP connection's service is kept with its socket (lb_translated),
+ * so getpeername() and flows name the service; a UDP socket's by the endpoint, for its replies (recvmsg) and
+ * getpeername().
  */
 static __always_inline enum lb_decision translate(struct bpf_sock_addr *ctx, const struct service_key *service, __u32 protocol,
 						  struct lb_endpoint *endpoint)
@@ -125,11 +125,18 @@ static __always_inline enum lb_decision translate(struct bpf_sock_addr *ctx, con
 	if (endpoint->family != service->family)
 		return LB_NO_ENDPOINT; /* the agent never writes one: a socket cannot change family */
 	if (protocol == IPPROTO_TCP) {
-		struct original_dst original = { .family = service->family, .port = service->port, .service_id = service_id };
-		__u64 cookie = bpf_get_socket_cookie(ctx);
+		struct bpf_sock *sk = ctx->sk;
+		struct original_dst *original;
 
-		__builtin_memcpy(original.addr, service->addr, sizeof(original.addr));
-		bpf_map_update_elem(&divert_by_cookie, &cookie, &original, BPF_ANY);
+		if (!sk)
+			return LB_NOT_A_SERVICE;
+		original = bpf_sk_storage_get(&lb_translated, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!original)
+			return LB_NOT_A_SERVICE;
+		original->family = service->family;
+		original->port = service->port;
+		original->service_id = service_id;
+		__builtin_memcpy(original->addr, service->addr, sizeof(original->addr));
 	} else {
 		struct lb_udp_flow flow = { .socket_cookie = bpf_get_socket_cookie(ctx), .family = endpoint->family, .port = endpoint->port };
 
@@ -161,6 +168,9 @@ static __always_inline enum connect_decision service_connect(struct bpf_sock_add
 
 	if (!settings || (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) || is_proxy_upstream(settings))
 		return CONNECT_AS_DIALLED;
+	/* A socket that connects again (after a failed connect()) is no longer the service it dialled before. */
+	if (protocol == IPPROTO_TCP && ctx->sk)
+		bpf_sk_storage_delete(&lb_translated, ctx->sk);
 	proxy_listens = settings->proxy_port &&
 			(service->family == AF_INET ? settings->proxy_ip4 != 0
 						    : (settings->proxy_ip6[0] | settings->proxy_ip6[1] | settings->proxy_ip6[2] | settings->proxy_ip6[3]) != 0);
@@ -318,6 +328,25 @@ int service_recvmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+/* A translated connection, once established: its flow to the endpoint, and which service it was for. */
+static __always_inline void report_translated(struct bpf_sock_ops *skops, __u64 cookie)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct original_dst *original;
+	struct flow_event event;
+	struct sock_key own;
+
+	if (!sk || !flow_report_translated())
+		return;
+	original = bpf_sk_storage_get(&lb_translated, sk, 0, 0);
+	if (!original)
+		return;
+	SOCK_KEY_FROM_CTX(skops, &own, bpf_get_netns_cookie(skops));
+	flow_fill_connection(&event, FLOW_TRANSLATED, &own, cookie, 1);
+	event.rule_slot = original->service_id;
+	flow_send(&event);
+}
+
 SEC("sockops")
 int divert_established(struct bpf_sock_ops *skops)
 {
@@ -330,8 +359,10 @@ int divert_established(struct bpf_sock_ops *skops)
 		return 1;
 	cookie = bpf_get_socket_cookie(skops);
 	original = bpf_map_lookup_elem(&divert_by_cookie, &cookie);
-	if (!original)
+	if (!original) {
+		report_translated(skops, cookie);
 		return 1;
+	}
 	SOCK_KEY_FROM_CTX(skops, &own, bpf_get_netns_cookie(skops));
 	sock_key_peer(&own, &proxy_side);
 	bpf_map_update_elem(&divert_by_tuple, &proxy_side, original, BPF_ANY);
@@ -340,14 +371,8 @@ int divert_established(struct bpf_sock_ops *skops)
 	as_dialled.family = original->family;
 	__builtin_memcpy(as_dialled.remote_ip, original->addr, sizeof(as_dialled.remote_ip));
 	as_dialled.remote_port = original->port;
-	if (original->service_id) {
-		/* Translated: the flow to the endpoint, and which service it was for. */
-		flow_fill_connection(&event, FLOW_TRANSLATED, &own, cookie, 1);
-		event.rule_slot = original->service_id;
-	} else {
-		flow_fill_connection(&event, FLOW_DIVERTED, &as_dialled, cookie, 1);
-		divert_count(DIVERT_ESTABLISHED);
-	}
+	flow_fill_connection(&event, FLOW_DIVERTED, &as_dialled, cookie, 1);
+	divert_count(DIVERT_ESTABLISHED);
 	flow_send(&event);
 	bpf_map_delete_elem(&divert_by_cookie, &cookie);
 	return 1;
@@ -403,8 +428,11 @@ static __always_inline int dialled_service_of(struct bpf_sock_addr *ctx, struct 
 		__builtin_memcpy(dialled->addr, service->addr, sizeof(dialled->addr));
 		return 1;
 	}
-	sock_key_peer(&own, &proxy_side);
-	original = bpf_map_lookup_elem(&divert_by_tuple, &proxy_side);
+	original = bpf_sk_storage_get(&lb_translated, sk, 0, 0);
+	if (!original) {
+		sock_key_peer(&own, &proxy_side);
+		original = bpf_map_lookup_elem(&divert_by_tuple, &proxy_side);
+	}
 	if (!original)
 		return 0;
 	dialled->family = original->family;

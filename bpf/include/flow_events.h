@@ -64,6 +64,34 @@ static __always_inline int flow_sample_xdp_drop(void)
 	return *seen % settings->xdp_sample_every == 0;
 }
 
+#define FLOW_WINDOW_NS 100000000ULL /* 100 ms */
+
+/*
+ * Whether this translated connection gets an event: every one up to translated_per_window per CPU in each
+ * FLOW_WINDOW_NS, so a high connect rate is shown as a sample (the lb counters count them all) and does not
+ * pay a ring-buffer write per connect (figures: loadtest/README.md, service-lb-bench.sh).
+ */
+static __always_inline int flow_report_translated(void)
+{
+	__u32 zero = 0, window_index = FLOW_TRANSLATED_WINDOW, count_index = FLOW_TRANSLATED_IN_WINDOW;
+	struct flow_settings *settings = bpf_map_lookup_elem(&flow_settings, &zero);
+	__u64 *window = bpf_map_lookup_elem(&flow_counters, &window_index);
+	__u64 *count = bpf_map_lookup_elem(&flow_counters, &count_index);
+	__u64 now;
+
+	if (!settings || !window || !count || !settings->translated_per_window)
+		return 0;
+	now = bpf_ktime_get_boot_ns() / FLOW_WINDOW_NS;
+	if (*window != now) {
+		*window = now;
+		*count = 0;
+	}
+	if (*count >= settings->translated_per_window)
+		return 0;
+	*count += 1;
+	return 1;
+}
+
 /* An event of a TCP connection, named by one socket's own key: its local end is the source or the destination. */
 static __always_inline void flow_fill_connection(struct flow_event *event, __u32 verdict, const struct sock_key *key, __u64 cookie, int local_is_source)
 {

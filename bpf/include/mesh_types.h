@@ -301,7 +301,7 @@ struct flow_event {
 /* Written by the agent into the single-entry flow_settings array. */
 struct flow_settings {
 	__u32 xdp_sample_every; /* 1 event per this many XDP drops (per CPU); 0: none */
-	__u32 pad;
+	__u32 translated_per_window; /* at most this many translated-connection events per CPU per FLOW_WINDOW_NS; 0: none */
 };
 
 /* Indexes into the per-CPU flow_counters array. */
@@ -309,7 +309,9 @@ enum flow_counter {
 	FLOW_EVENTS_SENT = 0,
 	FLOW_EVENTS_LOST = 1,       /* the ring buffer was full */
 	FLOW_XDP_DROPS_SEEN = 2,    /* drives the sampling */
-	FLOW_COUNTER_MAX = 3,
+	FLOW_TRANSLATED_WINDOW = 3, /* the current window of translated-connection events (boot ns / FLOW_WINDOW_NS) */
+	FLOW_TRANSLATED_IN_WINDOW = 4, /* events sent in it */
+	FLOW_COUNTER_MAX = 5,
 };
 
 #endif

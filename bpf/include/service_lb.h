@@ -37,6 +37,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_udp_replies SEC(".maps");
 
+/*
+ * A translated TCP socket's service (what getpeername() shows, and flows name), kept with the socket: freed when
+ * it closes, where a map by cookie and then by tuple costs an insert, a move and an LRU eviction per connect.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct original_dst);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_translated SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LB_COUNTER_MAX);

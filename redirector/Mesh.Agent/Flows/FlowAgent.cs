@@ -10,14 +10,17 @@ using Microsoft.Extensions.Logging;
 namespace Mesh.Agent.Flows;
 
 /// <summary>
-/// Consumes the kernel's flow events for the life of the agent: resolves each into a
-/// <see cref="FlowRecord"/> and keeps it in the <see cref="FlowHistory"/> that `mesh flows` reads
-/// through the admin socket. Started after the datapaths, which pin the ring buffer.
+/// Consumes the kernel's flow events for the life of the agent: keeps each, with the names to resolve it into a
+/// <see cref="FlowRecord"/> with, in the <see cref="FlowHistory"/> that `mesh flows` reads through the admin socket.
+/// Started after the datapaths, which pin the ring buffer.
 /// </summary>
 internal sealed class FlowAgent : IHostedService, IDisposable
 {
     /// <summary>One event per this many XDP drops per CPU, so a flood cannot fill the ring buffer.</summary>
     public const uint XdpSampleEvery = 100;
+
+    /// <summary>Translated connections reported per CPU per 100 ms (1,000/s per CPU); beyond that, a sample.</summary>
+    public const uint TranslatedPerWindow = 100;
 
     private readonly AgentConfig _config;
     private readonly AgentOverrides _overrides;
@@ -50,12 +53,13 @@ internal sealed class FlowAgent : IHostedService, IDisposable
         var pinDirectory = _overrides.PinDirectoryFor(_config.Current);
         using (var settings = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowSettings)))
         {
-            settings.Update(0u, new FlowSettings { XdpSampleEvery = XdpSampleEvery });
+            settings.Update(0u, new FlowSettings { XdpSampleEvery = XdpSampleEvery, TranslatedPerWindow = TranslatedPerWindow });
         }
         _counters = BpfMap.OpenPinned(Path.Combine(pinDirectory, MapNames.FlowCounters));
-        _reader = FlowEventReader.Start(pinDirectory, flow => History.Add(_names.Resolve(flow)), _logger);
+        _reader = FlowEventReader.Start(pinDirectory, flow => History.Add(flow, _names), _logger);
         _config.Changed += OnConfigChanged;
-        _logger.LogInformation("Reading flow events (one in {SampleEvery} XDP drops per CPU)", XdpSampleEvery);
+        _logger.LogInformation("Reading flow events (one in {SampleEvery} XDP drops per CPU, up to {Translated} translated connections per CPU per 100 ms)",
+            XdpSampleEvery, TranslatedPerWindow);
         return Task.CompletedTask;
     }
 

@@ -11,5 +11,7 @@ internal sealed class WorkloadSplice(SpliceDatapath datapath) : IWorkloadObserve
 {
     public void Added(Workload workload) => datapath.ServeNamespace(workload.NetnsCookie, workload.Addresses);
 
+    public void AddressesChanged(Workload workload) => datapath.ServeNamespace(workload.NetnsCookie, workload.Addresses);
+
     public void Removed(Workload workload) => datapath.ForgetNamespace(workload.NetnsCookie);
 }

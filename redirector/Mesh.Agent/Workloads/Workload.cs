@@ -12,7 +12,7 @@ namespace Mesh.Agent.Workloads;
 /// <param name="CgroupId">The kernel's id of the cgroup (bpf_get_current_cgroup_id()).</param>
 /// <param name="NetnsCookie">The namespace's cookie (SO_NETNS_COOKIE, bpf_get_netns_cookie()).</param>
 /// <param name="NetnsInode">The namespace's inode, as /proc/PID/ns/net names it.</param>
-/// <param name="Addresses">The namespace's addresses besides loopback, when the workload was found.</param>
+/// <param name="Addresses">The namespace's addresses besides loopback, followed as they change.</param>
 /// <param name="Pid">A process of the workload, when it was found: the way into its namespace.</param>
 /// <param name="Declared">The config's entry for the cgroup (name, labels), or null when the config does not name it.</param>
 public sealed record Workload(
@@ -32,6 +32,9 @@ public sealed record Workload(
 public interface IWorkloadObserver
 {
     void Added(Workload workload);
+
+    /// <summary>The workload's namespace gained or lost addresses; <paramref name="workload"/> has them all.</summary>
+    void AddressesChanged(Workload workload);
 
     void Removed(Workload workload);
 }

@@ -69,6 +69,11 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
         }
     }
 
+    /// <summary>Nothing to do: the listeners are on the namespace's loopback, which keeps its addresses.</summary>
+    public void AddressesChanged(Workload workload)
+    {
+    }
+
     public void Removed(Workload workload)
     {
         lock (_lock)

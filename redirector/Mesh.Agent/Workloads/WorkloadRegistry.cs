@@ -46,6 +46,23 @@ internal sealed class WorkloadRegistry : IWorkloadRegistry
         }
     }
 
+    /// <summary>Replaces a workload with the same one at new addresses.</summary>
+    public void UpdateAddresses(Workload workload)
+    {
+        lock (_lock)
+        {
+            if (!_workloads.ContainsKey(workload.Cgroup))
+            {
+                return;
+            }
+            _workloads[workload.Cgroup] = workload;
+            foreach (var observer in _observers)
+            {
+                observer.AddressesChanged(workload);
+            }
+        }
+    }
+
     public void Remove(Workload workload)
     {
         lock (_lock)

@@ -12,7 +12,8 @@ namespace Mesh.Agent.Workloads;
 /// Keeps <see cref="WorkloadRegistry"/> up to date with the workloads below the served cgroup. inotify on the cgroup
 /// tree (a new cgroup, a write to cgroup.procs, cgroup.events when a cgroup empties) starts a scan at once; a scan every
 /// <see cref="ResyncInterval"/> catches anything inotify missed. A workload is added once its namespace is probed (its
-/// cookie and addresses), and removed when its cgroup empties or goes, or its processes move to another namespace.
+/// cookie and addresses), and removed when its cgroup empties or goes, or its processes move to another namespace. Its
+/// addresses are followed (<see cref="NamespaceAddressWatch"/>): a change wakes a scan, which reads them again.
 /// </summary>
 internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
 {
@@ -25,6 +26,7 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
     private readonly ILogger<WorkloadWatcher> _logger;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Dictionary<string, NamespaceAddressWatch> _addressWatches = new(StringComparer.Ordinal);
     private IReadOnlyList<WorkloadConfig> _declared;
     private FileSystemWatcher? _inotify;
     private Task? _loop;
@@ -72,7 +74,7 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
         }
         foreach (var workload in _registry.Current)
         {
-            _registry.Remove(workload);
+            Remove(workload);
         }
     }
 
@@ -142,8 +144,12 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
                 // Gone, moved to another namespace, or named differently by a reloaded config: removed (and added anew below).
                 if (!candidates.TryGetValue(workload.Cgroup, out var candidate) || candidate.NetnsInode != workload.NetnsInode || workload.Declared != DeclarationOf(declared, workload.Cgroup))
                 {
-                    _registry.Remove(workload);
+                    Remove(workload);
                     LogRemoved(_logger, workload.Cgroup, workload.NetnsCookie);
+                }
+                else if (_addressWatches.TryGetValue(workload.Cgroup, out var watch) && watch.TakeChange())
+                {
+                    ReadAddressesAgain(workload, candidate.Pid);
                 }
             }
             var known = _registry.Current.Select(w => w.Cgroup).ToHashSet(StringComparer.Ordinal);
@@ -163,7 +169,7 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
         try
         {
             var cgroupId = Cgroup.IdOf(candidate.Cgroup);
-            if (NamespaceThread.Run(candidate.Pid, ProbeNamespace) is not var (cookie, addresses))
+            if (NamespaceThread.Run(candidate.Pid, ProbeNamespace) is not var (cookie, addresses, watch))
             {
                 LogNotReady(_logger, candidate.Cgroup);
                 return;
@@ -171,9 +177,12 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
             // The process may have left for another namespace while it was probed: then the next scan sees the new one.
             if (NamespaceThread.InodeOf(candidate.Pid) != candidate.NetnsInode)
             {
+                watch.Dispose();
                 return;
             }
             var workload = new Workload(candidate.Cgroup, cgroupId, cookie, candidate.NetnsInode, addresses, candidate.Pid, declared);
+            _addressWatches.Add(workload.Cgroup, watch);
+            watch.Start(Wake);
             _registry.Add(workload);
             LogAdded(_logger, workload.Cgroup, workload.Name ?? "(not in the config)", cookie, string.Join(", ", addresses.AsEnumerable()));
         }
@@ -183,11 +192,40 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>Reads the addresses of a workload whose namespace said they changed, through a process of it now.</summary>
+    private void ReadAddressesAgain(Workload workload, int pid)
+    {
+        try
+        {
+            var addresses = NamespaceThread.Run(pid, () => NetworkNamespace.CurrentCookie() == workload.NetnsCookie ? AddressesHere() : null);
+            if (addresses is null || addresses.ToHashSet().SetEquals(workload.Addresses))
+            {
+                return;
+            }
+            _registry.UpdateAddresses(workload with { Addresses = addresses });
+            LogAddressesChanged(_logger, workload.Cgroup, string.Join(", ", addresses.AsEnumerable()));
+        }
+        catch (NamespaceGoneException error)
+        {
+            LogSkipped(_logger, workload.Cgroup, error.Message); // the next scan removes it, or finds its new process
+        }
+    }
+
+    private void Remove(Workload workload)
+    {
+        if (_addressWatches.Remove(workload.Cgroup, out var watch))
+        {
+            watch.Dispose();
+        }
+        _registry.Remove(workload);
+    }
+
     /// <summary>
-    /// Run inside the workload's namespace: its cookie, and its addresses besides loopback; null while its loopback has
-    /// no 127.0.0.1 (a runtime brings it up before starting the workload's process), as the proxy could not listen there.
+    /// Run inside the workload's namespace: its cookie, its addresses besides loopback, and the watch on them (opened
+    /// first, so no change after the read is missed); null while its loopback has no 127.0.0.1 (a runtime brings it up
+    /// before starting the workload's process), as the proxy could not listen there.
     /// </summary>
-    private static (ulong Cookie, IReadOnlyList<IPAddress> Addresses)? ProbeNamespace()
+    private static (ulong Cookie, IReadOnlyList<IPAddress> Addresses, NamespaceAddressWatch Watch)? ProbeNamespace()
     {
         using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
         {
@@ -200,13 +238,25 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
                 return null;
             }
         }
-        var addresses = NetworkInterface.GetAllNetworkInterfaces()
+        var watch = NamespaceAddressWatch.OpenHere();
+        try
+        {
+            return (NetworkNamespace.CurrentCookie(), AddressesHere(), watch);
+        }
+        catch
+        {
+            watch.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Run inside a namespace: its addresses besides loopback and IPv6 link-local ones.</summary>
+    private static List<IPAddress> AddressesHere() =>
+        NetworkInterface.GetAllNetworkInterfaces()
             .Where(i => i.NetworkInterfaceType != NetworkInterfaceType.Loopback)
             .SelectMany(i => i.GetIPProperties().UnicastAddresses.Select(a => a.Address))
             .Where(a => a.AddressFamily == AddressFamily.InterNetwork || !a.IsIPv6LinkLocal)
             .ToList();
-        return (NetworkNamespace.CurrentCookie(), addresses);
-    }
 
     private static WorkloadConfig? DeclarationOf(IReadOnlyList<WorkloadConfig> declared, string cgroup) =>
         declared.FirstOrDefault(w => Path.TrimEndingDirectorySeparator(w.Cgroup) == cgroup);
@@ -242,6 +292,9 @@ internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Debug, Message = "Workload {Cgroup}: its namespace's loopback is not up yet; looking again at the next scan")]
     private static partial void LogNotReady(ILogger logger, string cgroup);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Workload {Cgroup}: addresses now [{Addresses}]")]
+    private static partial void LogAddressesChanged(ILogger logger, string cgroup, string addresses);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "workloads[{Name}].cgroup: {Cgroup} does not exist (yet); the workload is served once it does")]
     private static partial void LogNotYet(ILogger logger, string name, string cgroup);

@@ -63,7 +63,7 @@ public unsafe struct FlowEvent
 public struct FlowSettings
 {
     public uint XdpSampleEvery;
-    public uint Pad;
+    public uint TranslatedPerWindow;
 }
 
 /// <summary>Mirror of <c>enum flow_counter</c>: the indexes of the per-CPU flow_counters array.</summary>
@@ -72,4 +72,6 @@ public enum FlowCounter : uint
     EventsSent = 0,
     EventsLost = 1,
     XdpDropsSeen = 2,
+    TranslatedWindow = 3,
+    TranslatedInWindow = 4,
 }

@@ -21,6 +21,7 @@ public static class MapNames
     public const string LbSlots = "lb_slots";
     public const string LbUdpReplies = "lb_udp_replies";
     public const string LbCounters = "lb_counters";
+    public const string LbTranslated = "lb_translated";
     public const string DivertNetns = "divert_netns";
 
     public const string L4Sources = "l4_sources";
@@ -40,7 +41,7 @@ public static class MapNames
 
     /// <summary>The maps of the L7 diversion and the service translation (divert_maps.h, service_lb.h).</summary>
     public static readonly IReadOnlyList<string> Divert =
-        [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters, DivertHeartbeat, SourceCgroups, DivertNetns, LbServices, LbSlots, LbUdpReplies, LbCounters];
+        [L7Services, DivertSettings, DivertByCookie, DivertByTuple, DivertCounters, DivertHeartbeat, SourceCgroups, DivertNetns, LbServices, LbSlots, LbUdpReplies, LbCounters, LbTranslated];
 
     /// <summary>The maps of the L3/L4 policy (l4_maps.h).</summary>
     public static readonly IReadOnlyList<string> L4 = [L4Sources, L4Destinations, L4Rules, L4Generations, L4Active, L4RuleStats, L4Counters];

@@ -1,19 +1,22 @@
 using System.Diagnostics;
 using System.Net;
+using Mesh.Testing;
 
 namespace Mesh.Kernel.Tests.Infrastructure;
 
 /// <summary>
-/// A Linux bridge with network namespaces on veth pairs, as Docker and most CNIs wire containers.
-/// Link names and the subnet are unique per test process and bridge, because other test processes
-/// make bridges at the same time; a bridge made with <c>sharedSubnet</c> reuses one subnet on purpose
-/// (two bridges with one subnet) and then gets no host address. Disposing deletes everything it made.
+/// A Linux bridge with network namespaces on veth pairs, as Docker and most CNIs wire containers: a namespace it makes
+/// (<see cref="AddNamespace"/>), or any process's namespace (<see cref="Attach"/>, e.g. a workload's). Link names and
+/// the subnet are unique per test process and bridge, because other test processes make bridges at the same time; a
+/// bridge made with <c>sharedSubnet</c> reuses one subnet on purpose (two bridges with one subnet) and then gets no
+/// host address. Disposing deletes everything it made.
 /// </summary>
 public sealed class TestBridge : IDisposable
 {
     private static int s_sequence;
 
     private readonly List<BridgedNamespace> _namespaces = [];
+    private readonly List<string> _hostLinks = [];
     private readonly string _subnetPrefix;
     private readonly string _subnetPrefix6; // the IPv6 twin of the subnet: fd00:<second>:<third>::/64
 
@@ -54,23 +57,15 @@ public sealed class TestBridge : IDisposable
         }
     }
 
-    /// <summary>A namespace on this bridge at .<paramref name="hostNumber"/> of the subnet.</summary>
+    /// <summary>A new namespace on this bridge at .<paramref name="hostNumber"/> of the subnet (and ::hostNumber).</summary>
     public BridgedNamespace AddNamespace(int hostNumber)
     {
         var sequence = Interlocked.Increment(ref s_sequence);
         var name = $"mesh-test-{Environment.ProcessId}-br{sequence}";
-        var hostLink = $"mbv{Environment.ProcessId % 100000}h{sequence}";
-        var namespaceLink = $"mbv{Environment.ProcessId % 100000}n{sequence}";
-        var address = IPAddress.Parse($"{_subnetPrefix}.{hostNumber}");
-        var netns = new BridgedNamespace(name, address, Ipv6(hostNumber));
+        var netns = new BridgedNamespace(name, Ipv4(hostNumber), Ipv6(hostNumber));
         _namespaces.Add(netns);
         Ip($"netns add {name}");
-        Ip($"link add {hostLink} type veth peer name {namespaceLink}");
-        Ip($"link set {namespaceLink} netns {name}");
-        Ip($"link set {hostLink} master {Link} up");
-        Ip($"-n {name} addr add {address}/24 dev {namespaceLink}");
-        Ip($"-n {name} addr add {netns.Address6}/64 dev {namespaceLink} nodad");
-        Ip($"-n {name} link set {namespaceLink} up");
+        Plug(name, $"/run/netns/{name}", $"mbv{Environment.ProcessId % 100000}n{sequence}", hostNumber);
         Ip($"-n {name} link set lo up");
         netns.Cookie = ulong.Parse(netns.RunPython("""
             import socket
@@ -79,13 +74,40 @@ public sealed class TestBridge : IDisposable
         return netns;
     }
 
+    /// <summary>
+    /// Plugs the network namespace of process <paramref name="pid"/> in, as eth0 (as Docker names it) at
+    /// .<paramref name="hostNumber"/> (and ::hostNumber); returns the IPv4 address and the host end's name.
+    /// </summary>
+    public (IPAddress Address, string HostEnd) Attach(int pid, int hostNumber)
+    {
+        var hostEnd = Plug(pid.ToString(), $"/proc/{pid}/ns/net", "eth0", hostNumber);
+        return (Ipv4(hostNumber), hostEnd);
+    }
+
     public void Dispose()
     {
         foreach (var netns in _namespaces)
         {
             netns.Dispose(); // deleting the namespace removes its veth pair
         }
-        Run("ip", $"link del {Link}", throwOnError: false);
+        foreach (var hostLink in _hostLinks)
+        {
+            ProcessRunner.TryRun("ip", $"link del {hostLink}"); // gone already when its namespace was
+        }
+        ProcessRunner.TryRun("ip", $"link del {Link}");
+    }
+
+    /// <summary>A veth pair from the bridge into the namespace (ip's name or pid for it, and its file); returns the host end.</summary>
+    private string Plug(string netns, string netnsFile, string namespaceLink, int hostNumber)
+    {
+        var hostLink = $"mbv{Environment.ProcessId % 100000}h{Interlocked.Increment(ref s_sequence)}";
+        Ip($"link add {hostLink} type veth peer name {namespaceLink} netns {netns}");
+        _hostLinks.Add(hostLink);
+        Ip($"link set {hostLink} master {Link} up");
+        InNamespace(netnsFile, $"addr add {Ipv4(hostNumber)}/24 dev {namespaceLink}");
+        InNamespace(netnsFile, $"addr add {Ipv6(hostNumber)}/64 dev {namespaceLink} nodad");
+        InNamespace(netnsFile, $"link set {namespaceLink} up");
+        return hostLink;
     }
 
     private static TestBridge Create(string subnetPrefix, bool withHostAddress)
@@ -111,6 +133,8 @@ public sealed class TestBridge : IDisposable
         }
     }
 
+    private IPAddress Ipv4(int hostNumber) => IPAddress.Parse($"{_subnetPrefix}.{hostNumber}");
+
     private IPAddress Ipv6(int hostNumber) => IPAddress.Parse($"{_subnetPrefix6}::{hostNumber}");
 
     private static string UniqueSubnet()
@@ -119,20 +143,9 @@ public sealed class TestBridge : IDisposable
         return $"10.{232 + sequence % 8}.{(Environment.ProcessId + sequence) % 250 + 1}";
     }
 
-    internal static void Ip(string arguments) => Run("ip", arguments, throwOnError: true);
+    private static void Ip(string arguments) => ProcessRunner.Run("ip", arguments);
 
-    internal static string Run(string file, string arguments, bool throwOnError)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (throwOnError && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {arguments} failed: {error.Trim()}");
-        }
-        return output;
-    }
+    private static void InNamespace(string netnsFile, string ipArguments) => ProcessRunner.Run("nsenter", $"--net={netnsFile} ip {ipArguments}");
 }
 
 /// <summary>A network namespace on a <see cref="TestBridge"/>, with its address and cookie.</summary>
@@ -167,6 +180,6 @@ public sealed class BridgedNamespace : IDisposable
     public void Dispose()
     {
         _pythons.Dispose();
-        TestBridge.Run("ip", $"netns del {Name}", throwOnError: false);
+        ProcessRunner.TryRun("ip", $"netns del {Name}");
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Mesh.Testing;
 
 namespace Mesh.Kernel.Tests.Infrastructure;
 
@@ -81,20 +82,9 @@ public sealed class TestNetworkNamespace : IDisposable
         finally
         {
             // Deleting the namespace removes its veth pair, and with it anything attached to the host end.
-            Run("ip", $"netns del {Name}", throwOnError: false);
+            ProcessRunner.TryRun("ip", $"netns del {Name}");
         }
     }
 
-    private static void Ip(string arguments) => Run("ip", arguments, throwOnError: true);
-
-    private static void Run(string file, string arguments, bool throwOnError)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (throwOnError && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {arguments} failed: {error.Trim()}");
-        }
-    }
+    private static void Ip(string arguments) => ProcessRunner.Run("ip", arguments);
 }

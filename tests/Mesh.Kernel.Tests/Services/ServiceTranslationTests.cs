@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Mesh.Datapath.Maps;
+using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
 using Mesh.Proxy.Routing;
 using Xunit.Abstractions;
@@ -87,6 +88,32 @@ public sealed class ServiceTranslationTests(ITestOutputHelper output)
         }
         Array.Sort(took);
         return took;
+    }
+
+    /// <summary>One socket: connect() to the service (refused), then to the plain address; prints "refused" and the peer.</summary>
+    private const string ReconnectingClient = """
+        import socket, sys
+        s = socket.socket()
+        try:
+            s.connect((sys.argv[1], int(sys.argv[2])))
+        except ConnectionRefusedError:
+            print("refused")
+        s.connect(("127.0.0.1", int(sys.argv[3])))
+        print("%s:%d" % s.getpeername(), flush=True)
+        """;
+
+    [Fact]
+    public async Task Connect_AgainAfterTheTranslatedConnectWasRefused_ShowsTheNewPeerNotTheService()
+    {
+        using var node = ServiceNode.Create();
+        using var plain = new CountingEndpoint(IPAddress.Loopback);
+        node.Set(new BalancedService(Service, ProtocolType.Tcp, [new WeightedEndpoint(new IPEndPoint(IPAddress.Loopback, LoopbackPair.FreePort()))]));
+
+        // python, as .NET refuses a second connect() on a socket whose first one failed; it runs in the test's cgroup.
+        var result = await MeshCli.ExecAsync("python3", ["-c", ReconnectingClient, Service.Address.ToString(), Service.Port.ToString(), plain.EndPoint.Port.ToString()], TimeSpan.FromSeconds(30));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(new[] { "refused", plain.EndPoint.ToString() }, result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]

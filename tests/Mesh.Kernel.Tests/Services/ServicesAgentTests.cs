@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Mesh.Agent.Flows;
 using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
 
@@ -11,7 +13,7 @@ namespace Mesh.Kernel.Tests.Services;
 /// Through the real `mesh run`: a service without rules is served by its virtual address, its endpoints' health
 /// decides where new connections go, and `mesh status` and `mesh flows` show both.
 /// </summary>
-public sealed class ServicesAgentTests
+public sealed class ServicesAgentTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly IPEndPoint Service = new(IPAddress.Parse("127.0.0.60"), 8080);
 
@@ -152,6 +154,53 @@ public sealed class ServicesAgentTests
             await ServiceTranslationTests.WaitForAsync(() => second.CountFrom(Client) == before + 10);
             sandbox.LeaveCgroup();
             await AssertStatusAsync(sandbox, (second.EndPoint, "1", "healthy"));
+        }
+        finally
+        {
+            sandbox.LeaveCgroup();
+            File.Delete(configFile);
+        }
+    }
+
+    /// <summary>
+    /// `mesh status` counts every translated connection; `mesh flows` gets one for each up to
+    /// <see cref="FlowAgent.TranslatedPerWindow"/> per CPU per 100 ms, so a connect burst is shown as a sample
+    /// rather than paying a flow event per connect.
+    /// </summary>
+    [Fact]
+    public async Task Run_BurstOfConnects_AllCountedInStatus_FlowsShowThemUpToTheRatePerCpu()
+    {
+        const int Burst = 1500; // with their spliced flows, within the agent's flow history
+        using var sandbox = AgentSandbox.Create("services-burst");
+        using var endpoint = new CountingEndpoint(IPAddress.Parse("127.0.0.1"));
+        var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
+        try
+        {
+            await File.WriteAllTextAsync(configFile, $"services:\n  - {{ name: catalog, address: {Service.Address}, port: {Service.Port}, endpoints: [{endpoint.EndPoint}] }}\n");
+            await sandbox.StartAgentAsync("--config", configFile, "--proxy-port", LoopbackPair.FreePort().ToString());
+            sandbox.EnterCgroup();
+            var clock = Stopwatch.StartNew();
+            await ConnectAsync(Burst);
+            var elapsed = clock.Elapsed;
+            sandbox.LeaveCgroup();
+            await ServiceTranslationTests.WaitForAsync(() => endpoint.CountFrom(Client) == Burst);
+
+            var status = await sandbox.StatusAsync();
+            var counted = ulong.Parse(Regex.Match(status.StdOut, @"service translation: ([\d,]+) connect").Groups[1].Value.Replace(",", ""));
+            var flows = await MeshCli.RunAsync("flows", "--pin-dir", sandbox.PinDirectory, "--output", "json", "--verdict", "translated");
+            var reported = flows.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+            // Windows are aligned to boot time: the burst touches at most elapsed/100 ms + 2 of them on each CPU.
+            var bound = (int)FlowAgent.TranslatedPerWindow * Environment.ProcessorCount * ((int)(elapsed.TotalMilliseconds / 100) + 2);
+            output.WriteLine($"{Burst} connects in {elapsed.TotalMilliseconds:F0} ms (shared, noisy machine): {counted} counted, {reported} in mesh flows, at most {bound} allowed");
+
+            Assert.True(counted >= Burst, status.ToString());
+            Assert.InRange(reported, (int)FlowAgent.TranslatedPerWindow, Math.Min(Burst, bound));
+            Assert.All(flows.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries), line =>
+            {
+                var record = JsonSerializer.Deserialize<JsonElement>(line);
+                Assert.Equal("catalog", record.GetProperty("service").GetString());
+                Assert.Equal(endpoint.EndPoint.ToString(), record.GetProperty("destination").GetString());
+            });
         }
         finally
         {

@@ -49,8 +49,8 @@ public sealed class WorkloadL4Tests
         using var bridge = TestBridge.Create();
         using var web = TestWorkload.Start(sandbox.CgroupPath, "web");
         using var db = TestWorkload.Start(sandbox.CgroupPath, "db");
-        var (_, webHostEnd) = bridge.Attach(web, 2);
-        var (dbAddress, _) = bridge.Attach(db, 3);
+        var (_, webHostEnd) = bridge.Attach(web.Pid, 2);
+        var (dbAddress, _) = bridge.Attach(db.Pid, 3);
         using var server = db.StartInside(joinCgroup: true, "python3", "-c", Server, DeniedPort.ToString(), AllowedPort.ToString());
         var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
         try
