@@ -124,7 +124,7 @@ public sealed class DockerServiceTests(DockerDaemonFixture fixture, ITestOutputH
 
         output.WriteLine($"before {before}, after {after}");
         output.WriteLine($"agent fds opened: {string.Join(", ", AgentFootprint.FdTargets(node.Agent.Pid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(AgentFootprint.FdTargets(node.Agent.Pid)))}");
-        Assert.Equal(before.WithoutThreads, after.WithoutThreads);
+        Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
         Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
         Assert.Equal(0, after.Workloads);
         Assert.Equal(1, after.ServedNamespaces); // the agent's own

@@ -75,7 +75,7 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
 
             output.WriteLine($"before {before}, after {after}");
             output.WriteLine($"agent fds opened: {string.Join(", ", AgentFootprint.FdTargets(agent.Pid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(AgentFootprint.FdTargets(agent.Pid)))}");
-            Assert.Equal(before.WithoutThreads, after.WithoutThreads);
+            Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
             // The thread pool grows and shrinks on its own; the agent itself keeps no thread per workload.
             Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
             Assert.Equal(0, after.Listeners);
