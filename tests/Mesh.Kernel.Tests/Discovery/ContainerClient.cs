@@ -26,6 +26,8 @@ public sealed class ContainerClient(TestDockerDaemon docker, string container)
         done
         """;
 
+    public string Container => container;
+
     /// <summary>The host's (and every container's) monotonic clock, in the form the loop stamps its requests with.</summary>
     public static double Uptime() => double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], CultureInfo.InvariantCulture);
 

@@ -77,6 +77,25 @@ public sealed class DockerNode : IAsyncDisposable
         _containers.RemoveAll(containers.Contains);
     }
 
+    /// <summary>
+    /// Waits until the agent serves each container as a workload at its address on the bridge: the splice knows a
+    /// namespace's peers by its addresses, which Docker configures after the container's first process starts.
+    /// </summary>
+    public async Task WaitServedAsync(IEnumerable<string> containers, TimeSpan within)
+    {
+        foreach (var container in containers)
+        {
+            var (cgroup, address) = (CgroupOf(container), await _docker.AddressOfAsync(container));
+            var clock = Stopwatch.StartNew();
+            while ((await Admin.StatusAsync()).Workloads?.FirstOrDefault(w => w.Cgroup == cgroup) is not { } workload || !workload.Addresses.Contains(address))
+            {
+                Assert.True(clock.Elapsed < within, $"container {container[..12]} is not served at {address} after {clock.ElapsedMilliseconds} ms: "
+                    + ((await Admin.StatusAsync()).Workloads?.FirstOrDefault(w => w.Cgroup == cgroup) is { } listed ? $"listed at [{string.Join(", ", listed.Addresses)}]" : "not listed"));
+                await Task.Delay(10);
+            }
+        }
+    }
+
     /// <summary>Waits until the agent translates <paramref name="service"/> to exactly <paramref name="count"/> healthy endpoints; returns them.</summary>
     public async Task<IReadOnlyList<string>> WaitForEndpointsAsync(string service, int count, TimeSpan within)
     {
@@ -117,9 +136,9 @@ public sealed class DockerNode : IAsyncDisposable
         foreach (var hierarchy in Directory.EnumerateDirectories("/sys/fs/cgroup"))
         {
             var parent = Path.Combine(hierarchy, Sandbox.Name);
-            if (parent != Sandbox.CgroupPath && Directory.Exists(parent))
+            if (parent != Sandbox.CgroupPath)
             {
-                Directory.Delete(parent);
+                TestWorkload.RemoveCgroup(parent);
             }
         }
     }

@@ -31,6 +31,7 @@ public sealed class DockerServiceTests(DockerDaemonFixture fixture, ITestOutputH
         }
         string[] names = ["replica1", "replica2", "replica3", "replica4", "replica5"];
         await node.WaitForEndpointsAsync("x", 5, TimeSpan.FromSeconds(10));
+        await node.WaitServedAsync([client.Container, .. replicas], TimeSpan.FromSeconds(5));
         Assert.True(await client.WaitForAnswersFromAsync(Url, names), "the five replicas did not all answer within 15 s");
         var redirectedBefore = await node.Sandbox.BytesRedirectedFromStatusAsync();
 
@@ -71,9 +72,9 @@ public sealed class DockerServiceTests(DockerDaemonFixture fixture, ITestOutputH
         await using var node = await DockerNode.StartAsync(fixture.Daemon, "dkkill", ServiceX(httpPolicy));
         var client = await node.RunClientAsync();
         var victim = await node.RunReplicaAsync(_label, "victim");
-        await node.RunReplicaAsync(_label, "survivor1");
-        await node.RunReplicaAsync(_label, "survivor2");
+        string[] survivors = [await node.RunReplicaAsync(_label, "survivor1"), await node.RunReplicaAsync(_label, "survivor2")];
         await node.WaitForEndpointsAsync("x", 3, TimeSpan.FromSeconds(10));
+        await node.WaitServedAsync([client.Container, victim, .. survivors], TimeSpan.FromSeconds(5));
         Assert.True(await client.WaitForAnswersFromAsync(Url, ["victim", "survivor1", "survivor2"]), "the three replicas did not all answer within 15 s");
 
         // A bounded loop: at most 5,000 requests, for 8 s; the kill comes 2 s into it.
