@@ -96,7 +96,7 @@ public sealed class TestWorkload : IDisposable
     }
 
     /// <summary>rmdir of a cgroup whose last process just exited can fail with EBUSY for a moment.</summary>
-    private static void RemoveCgroup(string cgroup)
+    internal static void RemoveCgroup(string cgroup)
     {
         for (var attempt = 0; Directory.Exists(cgroup); attempt++)
         {

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using Mesh.Datapath.Interop;
-using Mesh.Datapath.Maps;
 using Mesh.Kernel.Tests.Agent;
 using Mesh.Kernel.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -45,7 +43,7 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
             Assert.True(elapsed < TimeSpan.FromSeconds(1), $"served after {elapsed.TotalMilliseconds:F0} ms");
             Assert.NotEqual(0UL, served.NetnsCookie);
             Assert.True(served.Listeners >= 1);
-            Assert.Contains(served.NetnsCookie, ServedNamespaces(sandbox));
+            Assert.Contains(served.NetnsCookie, AgentFootprint.ServedNamespacesOf(sandbox));
         }
         finally
         {
@@ -64,8 +62,8 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
             using var admin = new AgentAdmin(sandbox.PinDirectory);
             await CycleAsync(sandbox, admin, 0); // warms up what the agent makes once (threads of the pool, the proxy's handoff)
             var proxyPid = (await admin.StatusAsync()).Divert!.ProxyPid!.Value;
-            var before = await SettledCountsAsync(agent.Pid, proxyPid, sandbox, admin, expected: null);
-            var fdsBefore = FdTargets(agent.Pid);
+            var before = await AgentFootprint.SettledAsync(agent.Pid, proxyPid, sandbox, admin, expected: null);
+            var fdsBefore = AgentFootprint.FdTargets(agent.Pid);
 
             var clock = Stopwatch.StartNew();
             for (var cycle = 1; cycle <= 200; cycle++)
@@ -73,11 +71,11 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
                 await CycleAsync(sandbox, admin, cycle);
             }
             output.WriteLine($"200 cycles in {clock.Elapsed.TotalSeconds:F1} s (shared, noisy machine)");
-            var after = await SettledCountsAsync(agent.Pid, proxyPid, sandbox, admin, expected: before);
+            var after = await AgentFootprint.SettledAsync(agent.Pid, proxyPid, sandbox, admin, expected: before);
 
             output.WriteLine($"before {before}, after {after}");
-            output.WriteLine($"agent fds opened: {string.Join(", ", FdTargets(agent.Pid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(FdTargets(agent.Pid)))}");
-            Assert.Equal(before with { Threads = 0 }, after with { Threads = 0 });
+            output.WriteLine($"agent fds opened: {string.Join(", ", AgentFootprint.FdTargets(agent.Pid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(AgentFootprint.FdTargets(agent.Pid)))}");
+            Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
             // The thread pool grows and shrinks on its own; the agent itself keeps no thread per workload.
             Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
             Assert.Equal(0, after.Listeners);
@@ -129,7 +127,7 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
             var renamed = await WaitAsync(async () => await admin.WaitServedAsync(workload.Cgroup, TimeSpan.FromSeconds(1)) is { Name: "web" } served ? served : null);
 
             Assert.NotNull(renamed);
-            Assert.Contains(renamed.NetnsCookie, ServedNamespaces(sandbox));
+            Assert.Contains(renamed.NetnsCookie, AgentFootprint.ServedNamespacesOf(sandbox));
         }
         finally
         {
@@ -154,14 +152,14 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
             var listed = await admin.WaitListedAsync(workload.Cgroup, TimeSpan.FromSeconds(5));
             Assert.NotNull(listed);
             Assert.Equal(0, listed.Listeners);
-            Assert.DoesNotContain(listed.NetnsCookie, ServedNamespaces(sandbox));
+            Assert.DoesNotContain(listed.NetnsCookie, AgentFootprint.ServedNamespacesOf(sandbox));
 
             holder.Kill();
             await holder.WaitForExitAsync();
             var served = await admin.WaitServedAsync(workload.Cgroup, TimeSpan.FromSeconds(5));
 
             Assert.NotNull(served);
-            Assert.Contains(served.NetnsCookie, ServedNamespaces(sandbox));
+            Assert.Contains(served.NetnsCookie, AgentFootprint.ServedNamespacesOf(sandbox));
         }
         finally
         {
@@ -207,52 +205,10 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
         Assert.True(await admin.WaitGoneAsync(Path.Combine(sandbox.CgroupPath, $"cycle{cycle}"), TimeSpan.FromSeconds(5)), $"cycle {cycle}: not removed");
     }
 
-    /// <summary>The counts once they stop moving (or equal <paramref name="expected"/>), for at most 10 s.</summary>
-    private static async Task<Counts> SettledCountsAsync(int agentPid, int proxyPid, AgentSandbox sandbox, AgentAdmin admin, Counts? expected)
-    {
-        var counts = await CountAsync(agentPid, proxyPid, sandbox, admin);
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            await Task.Delay(200);
-            var next = await CountAsync(agentPid, proxyPid, sandbox, admin);
-            if (expected is null ? next == counts : next with { Threads = 0 } == expected with { Threads = 0 })
-            {
-                return next;
-            }
-            counts = next;
-        }
-        return counts;
-    }
-
-    private static async Task<Counts> CountAsync(int agentPid, int proxyPid, AgentSandbox sandbox, AgentAdmin admin)
-    {
-        var status = await admin.StatusAsync();
-        return new Counts(
-            AgentFds: FdTargets(agentPid).Count(target => !target.EndsWith(".dll", StringComparison.Ordinal)),
-            Threads: Directory.GetDirectories($"/proc/{agentPid}/task").Length,
-            ProxyFds: Directory.GetFiles($"/proc/{proxyPid}/fd").Length,
-            Listeners: status.Workloads?.Sum(w => w.Listeners) ?? 0,
-            Workloads: status.Workloads?.Count ?? 0,
-            ServedNamespaces: ServedNamespaces(sandbox).Count);
-    }
-
-    /// <summary>Each open descriptor as "fd -> what it is", to name what changed.</summary>
-    private static List<string> FdTargets(int pid) =>
-        [.. Directory.GetFiles($"/proc/{pid}/fd").Select(fd => $"{Path.GetFileName(fd)}->{new FileInfo(fd).LinkTarget}")];
-
-    private static List<ulong> ServedNamespaces(AgentSandbox sandbox)
-    {
-        using var map = BpfMap.OpenPinned(Path.Combine(sandbox.PinDirectory, MapNames.DivertNetns));
-        return [.. map.Keys<ulong>()];
-    }
-
     private static async Task<string> WriteConfigAsync(AgentSandbox sandbox)
     {
         var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
         await File.WriteAllTextAsync(configFile, Config);
         return configFile;
     }
-
-    /// <param name="AgentFds">Without the runtime's assemblies, which it opens once, on first use, whenever that is.</param>
-    private sealed record Counts(int AgentFds, int Threads, int ProxyFds, int Listeners, int Workloads, int ServedNamespaces);
 }
