@@ -91,8 +91,8 @@ public sealed class WorkloadL4Tests
         using var bridge = TestBridge.Create();
         using var web = TestWorkload.Start(sandbox.CgroupPath, "web");
         using var db = TestWorkload.Start(sandbox.CgroupPath, "db");
-        bridge.Attach(web, 2);
-        var (dbAddress, _) = bridge.Attach(db, 3);
+        bridge.Attach(web.Pid, 2);
+        var (dbAddress, _) = bridge.Attach(db.Pid, 3);
         using var server = db.StartInside(joinCgroup: true, "python3", "-c", HoldingServer, Port.ToString());
         using var client = web.StartInside(joinCgroup: true, "python3", "-c", WaitingClient, dbAddress.ToString(), Port.ToString());
         var configFile = Path.Combine(Path.GetTempPath(), $"{sandbox.Name}.yaml");
