@@ -121,12 +121,7 @@ public sealed class DockerServiceTests(DockerDaemonFixture fixture, ITestOutputH
             await CycleAsync(node, cycle);
         }
         output.WriteLine($"100 cycles in {clock.Elapsed.TotalSeconds:F1} s (shared, noisy machine)");
-        var after = await AgentFootprint.SettledAsync(node.Agent.Pid, proxyPid, node.Sandbox, node.Admin, expected: before);
-
-        output.WriteLine($"before {before}, after {after}");
-        output.WriteLine($"agent fds opened: {string.Join(", ", AgentFootprint.FdTargets(node.Agent.Pid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(AgentFootprint.FdTargets(node.Agent.Pid)))}");
-        Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
-        Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
+        var after = await AgentFootprint.AssertBackAsync(before, fdsBefore, node.Agent.Pid, proxyPid, node.Sandbox, node.Admin, output);
         Assert.Equal(0, after.Workloads);
         Assert.Equal(1, after.ServedNamespaces); // the agent's own
     }

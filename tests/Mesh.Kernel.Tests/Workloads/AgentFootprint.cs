@@ -2,6 +2,7 @@ using Mesh.Datapath.Interop;
 using Mesh.Datapath.Maps;
 using Mesh.Datapath.Programs;
 using Mesh.Kernel.Tests.Agent;
+using Xunit.Abstractions;
 
 namespace Mesh.Kernel.Tests.Workloads;
 
@@ -37,6 +38,21 @@ public sealed record AgentFootprint(
             footprint = next;
         }
         return footprint;
+    }
+
+    /// <summary>
+    /// Asserts the agent is back at <paramref name="before"/> after churn (threads within a band, the rest exactly),
+    /// logging both and the descriptors that differ from <paramref name="fdsBefore"/>; returns the footprint after.
+    /// </summary>
+    public static async Task<AgentFootprint> AssertBackAsync(AgentFootprint before, List<string> fdsBefore, int agentPid, int proxyPid, AgentSandbox sandbox, AgentAdmin admin, ITestOutputHelper output)
+    {
+        var after = await SettledAsync(agentPid, proxyPid, sandbox, admin, expected: before);
+        output.WriteLine($"before {before}, after {after}");
+        output.WriteLine($"agent fds opened: {string.Join(", ", FdTargets(agentPid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(FdTargets(agentPid)))}");
+        Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
+        // The thread pool grows and shrinks on its own; the agent itself keeps no thread per workload.
+        Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
+        return after;
     }
 
     /// <summary>The thread pool grows and shrinks on its own: compare threads within a band, the rest exactly.</summary>

@@ -71,13 +71,7 @@ public sealed class WorkloadLifecycleTests(ITestOutputHelper output)
                 await CycleAsync(sandbox, admin, cycle);
             }
             output.WriteLine($"200 cycles in {clock.Elapsed.TotalSeconds:F1} s (shared, noisy machine)");
-            var after = await AgentFootprint.SettledAsync(agent.Pid, proxyPid, sandbox, admin, expected: before);
-
-            output.WriteLine($"before {before}, after {after}");
-            output.WriteLine($"agent fds opened: {string.Join(", ", AgentFootprint.FdTargets(agent.Pid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(AgentFootprint.FdTargets(agent.Pid)))}");
-            Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
-            // The thread pool grows and shrinks on its own; the agent itself keeps no thread per workload.
-            Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
+            var after = await AgentFootprint.AssertBackAsync(before, fdsBefore, agent.Pid, proxyPid, sandbox, admin, output);
             Assert.Equal(0, after.Listeners);
             Assert.Equal(1, after.ServedNamespaces); // the agent's own
         }
