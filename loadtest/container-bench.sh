@@ -20,8 +20,10 @@ Usage: loadtest/container-bench.sh [--runs N] [--duration S] [--connections N] [
 
 Modes are interleaved: for each run, "docker" (wrk to the server container's
 address, no agent) then "mesh" (an agent following the private dockerd; wrk to
-the service address). Exit status: 0 ok; 1 wrk errors, a failed check or setup
-error; 2 bad usage. Must run as root.
+the service address), each after WARMUP s of unmeasured load (default 15; --short
+1): a freshly started agent and node proxy go on compiling (tiered JIT) for
+about 10 s, in bursts that move the p99 (see loadtest/README.md). Exit status: 0 ok; 1 wrk
+errors, a failed check or setup error; 2 bad usage. Must run as root.
 EOF2
 }
 
@@ -36,6 +38,8 @@ while (($#)); do
 	esac
 done
 apply_short_mode
+WARMUP=${WARMUP:-$( ((SHORT)) && echo 1 || echo 15)}
+is_uint "$WARMUP" || bad_usage "WARMUP=$WARMUP is not a positive integer"
 
 bench_init
 bench_preflight nginx:nginx-light wrk:wrk curl:curl dockerd:docker.io docker:docker.io busybox:busybox-static
@@ -161,14 +165,19 @@ EOF
 chmod 644 "$TMP/mesh.yaml"
 
 SPLICED_FAIL=0 SPLICED=
+warm_up() { # url
+	run_in_cgroup "$TMP/warmup.txt" timeout -k 5 $((WARMUP + 30)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$1" || true
+}
 run_mode() { # mode run
 	if [[ $1 == docker ]]; then
+		warm_up "$DIRECT_URL"
 		run_wrk docker "$2" 1k "$DIRECT_URL" || true
 		return
 	fi
 	# Root: the Docker socket is root's, and the unprivileged agent does not keep it.
 	start_agent "mesh-$2" --config "$TMP/mesh.yaml" --run-as root --proxy-port "$(pick_port)"
 	wait_serving "$SERVICE_URL" "the service $SVC_ADDR:$SVC_PORT"
+	warm_up "$SERVICE_URL"
 	local before after
 	before=$(status_value "$("$MESH" status --pin-dir "$PIN")" "bytes redirected")
 	run_wrk mesh "$2" 1k "$SERVICE_URL" || true
@@ -181,7 +190,6 @@ run_mode() { # mode run
 
 log "kernel $(uname -r), $(nproc) CPUs; nginx (1 worker) in container ${SERVER:0:12} ($SERVER_IP:$SERVER_PORT), wrk in ${CLIENT:0:12}, both below $CG"
 log "$RUNS run(s) x {docker,mesh}; wrk -t1 -c$CONNS -d${DURATION}s; service $SVC_ADDR:$SVC_PORT selects mesh.service=$LABEL"
-run_in_cgroup "$TMP/warmup.txt" timeout -k 5 30 wrk -t1 -c"$CONNS" -d1s "$DIRECT_URL" || true
 for ((run = 1; run <= RUNS; run++)); do
 	for mode in docker mesh; do
 		run_mode "$mode" "$run"
