@@ -19,5 +19,8 @@ internal sealed class AgentStatusSource(SpliceAgent splice, L7Agent l7, L4Agent 
 
     private List<WorkloadStatus> Workloads() =>
         [.. workloads.Current.OrderBy(w => w.Cgroup, StringComparer.Ordinal).Select(w =>
-            new WorkloadStatus(w.Cgroup, w.Name, w.NetnsCookie, [.. w.Addresses.Select(a => a.ToString())], l7.WorkloadListenerCount(w.Cgroup)))];
+        {
+            var (listeners, labels) = l7.WorkloadProxyView(w.Cgroup);
+            return new WorkloadStatus(w.Cgroup, w.Name, w.NetnsCookie, [.. w.Addresses.Select(a => a.ToString())], listeners, labels);
+        })];
 }

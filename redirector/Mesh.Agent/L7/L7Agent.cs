@@ -63,7 +63,7 @@ internal sealed class L7Agent : IHostedService, IAsyncDisposable
         : null;
 
     /// <summary>How many listeners the proxy has in the workload's network namespace.</summary>
-    public int WorkloadListenerCount(string cgroup) => _workloadListeners?.ListenerCount(cgroup) ?? 0;
+    public (int Listeners, IReadOnlyList<string> Labels) WorkloadProxyView(string cgroup) => _workloadListeners?.ProxyView(cgroup) ?? (0, []);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -49,12 +49,14 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
         _config.ContainersChanged += OnContainersChanged;
     }
 
-    /// <summary>How many listeners the proxy has in the workload's namespace (0 when it has none).</summary>
-    public int ListenerCount(string cgroup)
+    /// <summary>How many listeners the proxy has in the workload's namespace (0 when it has none), and the labels they carry.</summary>
+    public (int Listeners, IReadOnlyList<string> Labels) ProxyView(string cgroup)
     {
         lock (_lock)
         {
-            return _served.TryGetValue(cgroup, out var served) ? served.ListenerIds.Count : 0;
+            return _served.TryGetValue(cgroup, out var served)
+                ? (served.ListenerIds.Count, [.. KeyValues(served.Labels)])
+                : (0, []);
         }
     }
 
@@ -216,7 +218,10 @@ internal sealed partial class WorkloadProxyListeners : IWorkloadObserver, IDispo
     }
 
     private static string Describe(IReadOnlyDictionary<string, string> labels) =>
-        labels.Count == 0 ? "none" : string.Join(", ", labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}"));
+        labels.Count == 0 ? "none" : string.Join(", ", KeyValues(labels));
+
+    private static IEnumerable<string> KeyValues(IReadOnlyDictionary<string, string> labels) =>
+        labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}");
 
     private sealed record Served(Workload Workload, IReadOnlyList<long> ListenerIds, IReadOnlyDictionary<string, string> Labels);
 

@@ -80,8 +80,8 @@ internal static class StatusReport
         if (workloads is { Count: > 0 })
         {
             text.AppendLine();
-            AppendTable(text, ["WORKLOAD", "CGROUP", "NETNS COOKIE", "ADDRESSES", "PROXY LISTENERS"],
-                [.. workloads.Select(w => new[] { w.Name ?? "-", w.Cgroup, w.NetnsCookie.ToString(), w.Addresses.Count == 0 ? "-" : string.Join(", ", w.Addresses), w.Listeners.ToString() })]);
+            AppendTable(text, ["WORKLOAD", "CGROUP", "NETNS COOKIE", "ADDRESSES", "PROXY LISTENERS", "LABELS"],
+                [.. workloads.Select(w => new[] { w.Name ?? "-", w.Cgroup, w.NetnsCookie.ToString(), OrDash(w.Addresses), w.Listeners.ToString(), OrDash(w.Labels) })]);
         }
         if (l4 is not null)
         {
@@ -103,6 +103,8 @@ internal static class StatusReport
         }
         return text.ToString();
     }
+
+    private static string OrDash(IReadOnlyList<string> values) => values.Count == 0 ? "-" : string.Join(", ", values);
 
     private static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
 

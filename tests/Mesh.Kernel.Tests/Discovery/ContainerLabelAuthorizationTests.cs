@@ -59,6 +59,8 @@ public sealed class ContainerLabelAuthorizationTests(DockerDaemonFixture fixture
 
             await _docker.DockerAsync($"unpause {web}");
             await WaitForOutputAsync(agent, $"Workload {webCgroup}: labels now app=web");
+            Assert.Equal(["app=web"], (await admin.StatusAsync()).Workloads!.Single(w => w.Cgroup == webCgroup).Labels);
+            Assert.Matches($@"{Regex.Escape(webCgroup)} .* app=web", (await sandbox.StatusAsync()).StdOut);
             Assert.Equal("HTTP/1.1 200 OK", await StatusLineWithinAsync(web, "/orders", "HTTP/1.1 200 OK"));
 
             var other = await RunAsync(sandbox, containers, "app=other");
