@@ -13,15 +13,17 @@ public sealed class TestDockerDaemon : IAsyncDisposable
     private static int s_sequence;
 
     private readonly string _root;
-    private readonly string? _cgroupParent;
+    private readonly string _cgroupParent;
+    private readonly bool _ownsCgroupParent;
     private Process? _daemon;
 
-    private TestDockerDaemon(string root, string bridge, string subnetPrefix, string? cgroupParent)
+    private TestDockerDaemon(string root, string bridge, string subnetPrefix, string cgroupParent, bool ownsCgroupParent)
     {
         _root = root;
         Bridge = bridge;
         SubnetPrefix = subnetPrefix;
         _cgroupParent = cgroupParent;
+        _ownsCgroupParent = ownsCgroupParent;
     }
 
     /// <summary>The daemon's Engine API socket.</summary>
@@ -35,7 +37,8 @@ public sealed class TestDockerDaemon : IAsyncDisposable
 
     /// <summary>
     /// Starts a daemon and builds <see cref="Image"/> in it. With <paramref name="cgroupParent"/>, a cgroup path from the
-    /// hierarchy's root such as /mesh-test-1 (made by the caller), its containers' cgroups are made below it instead of /docker.
+    /// hierarchy's root such as /mesh-test-1 (made by the caller), its containers' cgroups are made below it; without,
+    /// below a parent of the daemon's own (not /docker, which a node's own dockerd uses), removed with it.
     /// </summary>
     public static async Task<TestDockerDaemon> StartAsync(string? cgroupParent = null)
     {
@@ -43,7 +46,8 @@ public sealed class TestDockerDaemon : IAsyncDisposable
         var id = $"{Environment.ProcessId % 100000}{sequence}";
         var root = Path.Combine(Path.GetTempPath(), $"mesh-test-docker-{id}");
         // Subnets in 10.240.0.0/12 apart from the namespace tests' 10.231.0.0/16; one /24 per daemon of this process.
-        var daemon = new TestDockerDaemon(root, $"mtd{id}", $"10.{240 + Environment.ProcessId % 8}.{(Environment.ProcessId / 8 + sequence) % 250}", cgroupParent);
+        var daemon = new TestDockerDaemon(root, $"mtd{id}", $"10.{240 + Environment.ProcessId % 8}.{(Environment.ProcessId / 8 + sequence) % 250}",
+            cgroupParent ?? $"/mesh-test-docker-{id}", ownsCgroupParent: cgroupParent is null);
         try
         {
             Directory.CreateDirectory(root);
@@ -100,7 +104,7 @@ public sealed class TestDockerDaemon : IAsyncDisposable
         {
             Directory.Delete(_root, recursive: true);
         }
-        RemoveCgroupV1Parents();
+        RemoveCgroupParents();
     }
 
     private async Task StartDaemonAsync()
@@ -109,7 +113,7 @@ public sealed class TestDockerDaemon : IAsyncDisposable
             $"--data-root {_root}/data --exec-root {_root}/exec --pidfile {_root}/dockerd.pid -H unix://{Socket}",
             $"--bridge {Bridge} --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false",
             $"--default-address-pool base=10.{248 + Environment.ProcessId % 8}.0.0/16,size=24",
-            _cgroupParent is null ? "" : $"--cgroup-parent {_cgroupParent}");
+            $"--cgroup-parent {_cgroupParent}");
         _daemon = Process.Start(new ProcessStartInfo("dockerd", arguments)
         {
             RedirectStandardOutput = true,
@@ -148,16 +152,14 @@ public sealed class TestDockerDaemon : IAsyncDisposable
     }
 
     /// <summary>
-    /// On a hybrid cgroup host runc makes the parent in every v1 hierarchy too, and leaves it there when its last
-    /// container goes; the v2 one is the caller's. Only an empty directory can go (rmdir), so nothing live is touched.
+    /// runc makes the parent in every hierarchy (v1 ones too, on a hybrid host) and leaves it there when its last
+    /// container goes; the v2 one is the caller's unless the daemon chose it. Only an empty directory can go (rmdir), so
+    /// nothing live is touched.
     /// </summary>
-    private void RemoveCgroupV1Parents()
+    private void RemoveCgroupParents()
     {
-        if (_cgroupParent is null)
-        {
-            return;
-        }
-        foreach (var hierarchy in File.ReadAllLines("/proc/mounts").Select(line => line.Split(' ')).Where(fields => fields[2] == "cgroup").Select(fields => fields[1]))
+        foreach (var hierarchy in File.ReadAllLines("/proc/mounts").Select(line => line.Split(' '))
+            .Where(fields => fields[2] == "cgroup" || (_ownsCgroupParent && fields[2] == "cgroup2")).Select(fields => fields[1]))
         {
             var parent = hierarchy + _cgroupParent;
             if (Directory.Exists(parent))
