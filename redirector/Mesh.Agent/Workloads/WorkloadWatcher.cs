@@ -17,8 +17,12 @@ namespace Mesh.Agent.Workloads;
 /// </summary>
 internal sealed partial class WorkloadWatcher : IHostedService, IAsyncDisposable
 {
-    /// <summary>Bounds how late a workload is found when inotify says nothing; well under the 1 s a workload may wait.</summary>
-    public static readonly TimeSpan ResyncInterval = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// Bounds how late a workload is found when inotify says nothing: inotify watches a new cgroup only once it has
+    /// seen it created, so a process that joins at once can go unseen. Two scans (one finding its namespace not ready
+    /// yet) stay well under the 1 s a workload may wait.
+    /// </summary>
+    public static readonly TimeSpan ResyncInterval = TimeSpan.FromMilliseconds(250);
 
     private readonly AgentConfig _config;
     private readonly AgentOverrides _overrides;
