@@ -32,12 +32,7 @@ BENCH_NAME=container-bench BENCH_ID=mesh-cbench MODE_W=6
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=3 DURATION=10 CONNS=32
-while (($#)); do
-	case $1 in
-	*) parse_common_option "$@" || bad_usage "unknown argument: $1"; shift "$CONSUMED" ;;
-	esac
-done
-apply_short_mode
+parse_common_options "$@"
 WARMUP=${WARMUP:-$( ((SHORT)) && echo 1 || echo 15)}
 is_uint "$WARMUP" || bad_usage "WARMUP=$WARMUP is not a positive integer"
 

@@ -34,6 +34,16 @@ parse_common_option() {
 	esac
 }
 
+# parse_common_options "$@": the whole command line of a script that takes only
+# the common options, then --short applied.
+parse_common_options() {
+	while (($#)); do
+		parse_common_option "$@" || bad_usage "unknown argument: $1"
+		shift "$CONSUMED"
+	done
+	apply_short_mode
+}
+
 # --short: 1 run of SECONDS (default 3) s, unless --runs or --duration were given explicitly.
 # shellcheck disable=SC2120 # SECONDS is optional
 apply_short_mode() {

@@ -38,12 +38,7 @@ MODE_W=10
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=3 DURATION=5 CONNS=8
-while (($#)); do
-	case $1 in
-	*) parse_common_option "$@" || bad_usage "unknown argument: $1"; shift "$CONSUMED" ;;
-	esac
-done
-apply_short_mode
+parse_common_options "$@"
 
 SVC_ADDR=127.0.0.70 SVC_PORT=8080
 bench_init

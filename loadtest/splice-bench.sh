@@ -36,12 +36,7 @@ BENCH_NAME=splice-bench BENCH_ID=mesh-bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=3 DURATION=10 CONNS=32
-while (($#)); do
-	case $1 in
-	*) parse_common_option "$@" || bad_usage "unknown argument: $1"; shift "$CONSUMED" ;;
-	esac
-done
-apply_short_mode
+parse_common_options "$@"
 
 FILES=(1k 1m)
 bench_init

@@ -64,12 +64,7 @@ AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-60}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=3 DURATION=10 CONNS=32
-while (($#)); do
-	case $1 in
-	*) parse_common_option "$@" || bad_usage "unknown argument: $1"; shift "$CONSUMED" ;;
-	esac
-done
-apply_short_mode
+parse_common_options "$@"
 OTLP_CPU=${OTLP_CPU-0} MESH_CPU=${MESH_CPU-1}
 for v in OTLP_CPU MESH_CPU; do
 	[[ -z ${!v} || (${!v} =~ ^[0-9]+$ && -d /sys/devices/system/cpu/cpu${!v}) ]] || bad_usage "$v=${!v} is not a CPU of this machine"
