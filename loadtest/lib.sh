@@ -669,13 +669,13 @@ parse_wrk() {
 
 # run_wrk MODE RUN FILE URL: one measured wrk run inside the cgroup (-t1,
 # $CONNS connections, $DURATION s, --latency). Appends "FILE MODE RUN rps p50
-# p99 errors" to RESULTS, or "FILE MODE" to FAILED_RUNS when wrk failed.
-# Returns 1 (and sets WRK_FAIL=1) when the run failed or reported errors.
+# p99 errors" to RESULTS, or "FILE MODE" to FAILED_RUNS when wrk failed; wrk
+# runs on CPU $LOAD_CPU when that is set. Returns 1 (and sets WRK_FAIL=1) when the run failed or reported errors.
 RESULTS= FAILED_RUNS= WRK_FAIL=0
 run_wrk() {
 	local mode=$1 run=$2 f=$3 url=$4 out rc=0 line rps p50 p99 err
 	out=$TMP/wrk-$mode-$run-$f.txt
-	run_in_cgroup "$out" timeout -k 5 $((DURATION + 30)) \
+	run_in_cgroup "$out" ${LOAD_CPU:+taskset -c "$LOAD_CPU"} timeout -k 5 $((DURATION + 30)) \
 		wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" || rc=$?
 	if ((rc != 0)) || ! line=$(parse_wrk "$out"); then
 		log "wrk $mode $f run $run failed (status $rc):"
@@ -701,6 +701,13 @@ col() { printf '%s' "$RESULTS" | awk -v f="$1" -v m="$2" -v c="$3" '$1 == f && $
 # sum: the integers on stdin, added (printed whole: mawk prints a sum past 2^31 as 2.1e+09)
 sum() { awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "n/a"; else printf "%.2fx\n", a / b }'; }
+# paired_ratio FILE MODE BASE COLUMN: the median over runs of MODE's COLUMN (4 req/s, 6 p99) divided by BASE's
+# in the same run, "nan" when no run has both. Runs that measure every mode back to back cancel the machine's
+# drift between runs, which moves all modes of a run alike (1.17x between runs against 0.93-0.96x within them).
+paired_ratio() {
+	printf '%s' "$RESULTS" | awk -v f="$1" -v m="$2" -v b="$3" -v c="$4" '$1 == f && $2 == m { x[$3] = $c } $1 == f && $2 == b { y[$3] = $c }
+		END { for (r in x) if ((r in y) && y[r] + 0 > 0) print x[r] / y[r] }' | median
+}
 spread() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR < 2 || lo <= 0) print "n/a"; else printf "%.2fx\n", hi / lo }'; }
 # errors_cell FILE MODE: wrk errors summed over runs, "+Nrun" for failed runs.
 errors_cell() {

@@ -24,7 +24,7 @@ inside a temporary child cgroup:
   full     tracing.samplingRatio 1.0: every request is a server span plus a
            client span per try
 Telemetry is read when the agent starts, so each mode runs its own agent.
-Targets (each file, medians): metrics >= 0.97x off req/s, p99 <= 1.05x;
+Targets (each file, the median of each run's ratio to off): metrics >= 0.97x off req/s, p99 <= 1.05x;
 default >= 0.95x, p99 <= 1.1x; full: the node proxy's CPU per request at most
 3 us above off, and every span delivered or counted in mesh.proxy.spans.dropped.
 
@@ -45,6 +45,9 @@ Environment:
   OTLP_CPU     pin the OTLP receiver to this CPU (default 0; empty: not pinned)
   MESH_CPU     pin the agent and its node proxy to this CPU (default 1; empty: not pinned),
                so that the receiver's work is not counted as, or in the way of, the proxy's
+  LOAD_CPU     pin wrk and the upstream nginx to this CPU (default OTLP_CPU; empty: not pinned):
+               left free to run on MESH_CPU they took turns with the proxy there, and each mode's
+               req/s then varied by up to 1.2x between agent starts
   WARMUP       seconds of unmeasured load per agent start and file (default 10; --short 1):
                under full load on 2 cores the tiered JIT needs that long to finish
                the exporter's and the proxy's hot methods; at 3 s "on" measured 0.73x, at 10 s 0.84x
@@ -66,7 +69,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=3 DURATION=10 CONNS=32
 parse_common_options "$@"
 OTLP_CPU=${OTLP_CPU-0} MESH_CPU=${MESH_CPU-1}
-for v in OTLP_CPU MESH_CPU; do
+LOAD_CPU=${LOAD_CPU-$OTLP_CPU}
+for v in OTLP_CPU MESH_CPU LOAD_CPU; do
 	[[ -z ${!v} || (${!v} =~ ^[0-9]+$ && -d /sys/devices/system/cpu/cpu${!v}) ]] || bad_usage "$v=${!v} is not a CPU of this machine"
 done
 WARMUP=${WARMUP:-$( ((SHORT)) && echo 1 || echo 10)}
@@ -110,21 +114,21 @@ start_sink() {
 }
 # sink_stats: "trace_requests trace_bytes spans metric_requests metric_bytes metrics
 # data_points parse_errors other_requests dropped_reports requests_reports" received so far;
-# sink_totals: "requests dropped", the last totals of mesh.proxy.requests and mesh.proxy.spans.dropped
-# received (cumulative per proxy process: what the last agent's proxy counted).
+# sink_totals: "requests dropped", the last count of mesh.proxy.request.duration (one per request answered) and
+# total of mesh.proxy.spans.dropped received (cumulative per proxy process: what the last agent's proxy counted).
 sink_stats() {
 	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print(*(s[k] for k in ("traces_requests", "traces_bytes", "spans", "metrics_requests", "metrics_bytes",
                        "metrics", "data_points", "parse_errors", "other_requests")),
-      *(s["sum_reports"].get(m, 0) for m in ("mesh.proxy.spans.dropped", "mesh.proxy.requests")))'
+      *(s["sum_reports"].get(m, 0) for m in ("mesh.proxy.spans.dropped", "mesh.proxy.request.duration")))'
 }
 sink_totals() {
 	curl -sS --max-time 5 "http://127.0.0.1:$SINK_PORT/stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["sums"]
-print(int(s.get("mesh.proxy.requests", 0)), int(s.get("mesh.proxy.spans.dropped", 0)))'
+print(int(s.get("mesh.proxy.request.duration", 0)), int(s.get("mesh.proxy.spans.dropped", 0)))'
 }
 
 write_configs() {
@@ -183,7 +187,7 @@ run_mode() { # mode run
 	before=$(sink_stats) || die "the OTLP sink does not answer"
 	if verify_mesh "$run"; then served=$((1 + ${#FILES[@]})); else ((run > 1)) || die "connections to $SVC_ADDR:$SVC_PORT do not reach the upstream through the Mesh proxy"; fi
 	for f in "${FILES[@]}"; do # warm-up (not measured): the JIT (tiered compilation), pools, exporter
-		run_in_cgroup "$TMP/warmup-$tag-$f.txt" timeout -k 5 $((WARMUP + 30)) \
+		run_in_cgroup "$TMP/warmup-$tag-$f.txt" ${LOAD_CPU:+taskset -c "$LOAD_CPU"} timeout -k 5 $((WARMUP + 30)) \
 			wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://$SVC_ADDR:$SVC_PORT/$f.bin" || true
 		served=$((served + $(wrk_requests "$TMP/warmup-$tag-$f.txt")))
 	done
@@ -201,7 +205,7 @@ run_mode() { # mode run
 	# The proxy's own counts (cumulative per process, so the last totals are this agent's): the requests it served
 	# (wrk does not count those in flight at its end) and the spans it dropped.
 	if [[ $mode != off ]]; then
-		if (($(awk '{ print $11 }' <<<"$d") > 0)); then read -r counted dropped <<<"$(sink_totals)"; else log "run $run: the $mode agent exported no mesh.proxy.requests"; DROPPED_FAIL=1; fi
+		if (($(awk '{ print $11 }' <<<"$d") > 0)); then read -r counted dropped <<<"$(sink_totals)"; else log "run $run: the $mode agent exported no mesh.proxy.request.duration"; DROPPED_FAIL=1; fi
 		[[ $mode == metrics ]] || (($(awk '{ print $10 }' <<<"$d") > 0)) || { log "run $run: the $mode agent exported no mesh.proxy.spans.dropped"; DROPPED_FAIL=1; }
 	fi
 	SINK_RESULTS+="$mode $run $d $dropped $counted"$'\n'
@@ -213,6 +217,9 @@ run_mode() { # mode run
 # ------------------------------------------------------------------- main
 start_nginx upstream write_upstream_conf
 UP_PORT=$NGINX_PORT
+if [[ -n $LOAD_CPU ]]; then
+	for p in "$NGINX_PID" $(children_of "$NGINX_PID"); do taskset -a -p -c "$LOAD_CPU" "$p" >/dev/null || die "cannot pin nginx (pid $p) to CPU $LOAD_CPU"; done
+fi
 start_sink
 write_configs
 PROXY_PORT=$(pick_port)
@@ -225,7 +232,7 @@ for mode in "${MODES[@]}"; do
 done
 
 log "kernel $(uname -r), $(nproc) CPUs; cgroup $CG"
-log "upstream nginx (1 worker) 127.0.0.1:$UP_PORT; OTLP sink 127.0.0.1:$SINK_PORT (pid $SINK_PID${OTLP_CPU:+, CPU $OTLP_CPU}); service $SVC_ADDR:$SVC_PORT; node proxy 127.0.0.1:$PROXY_PORT"
+log "upstream nginx (1 worker) 127.0.0.1:$UP_PORT${LOAD_CPU:+ and wrk on CPU $LOAD_CPU}; OTLP sink 127.0.0.1:$SINK_PORT (pid $SINK_PID${OTLP_CPU:+, CPU $OTLP_CPU}); service $SVC_ADDR:$SVC_PORT; node proxy 127.0.0.1:$PROXY_PORT"
 log "$RUNS run(s) x {${MODES[*]}} x {${FILES[*]}}; ${WARMUP}s warm-up per agent and file; wrk -t1 -c$CONNS -d${DURATION}s --latency"
 
 # The negative control: straight to the upstream, no x-mesh header.
@@ -269,14 +276,17 @@ for f in "${FILES[@]}"; do
 done
 echo "(medians of $RUNS run(s); errors = wrk socket errors + non-2xx/3xx responses, summed over runs; +Nrun = N wrk runs that failed outright;"
 echo " mesh = the node proxy and the agent, proxy = the node proxy alone: CPU time (utime + stime) / run time, and per request;"
-echo " proxy +us/req = against off; sink = the OTLP receiver's CPU${OTLP_CPU:+, pinned to CPU $OTLP_CPU}${MESH_CPU:+; agent and proxy pinned to CPU $MESH_CPU})"
+echo " proxy +us/req = against off; sink = the OTLP receiver's CPU${OTLP_CPU:+, pinned to CPU $OTLP_CPU}${MESH_CPU:+; agent and proxy pinned to CPU $MESH_CPU}${LOAD_CPU:+; wrk and nginx to CPU $LOAD_CPU})"
 echo
-echo "ratios against off:"
+declare -A PAIRED_RPS PAIRED_P99
+echo "ratios against off (of the medians above; paired: the median of each run's own ratio, what the verdicts use):"
 for mode in "${MODES[@]:1}"; do
 	for f in "${FILES[@]}"; do
-		printf '%-7s %-4s  req/s %s  p50 %s  p99 %s  proxy CPU per request %s\n' "$mode" "$f" "$(ratio "${RPS[$f.$mode]}" "${RPS[$f.off]}")" \
-			"$(ratio "$(col "$f" "$mode" 5 | median)" "$(col "$f" off 5 | median)")" "$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")" \
-			"$(ratio "${PUS[$f.$mode]}" "${PUS[$f.off]}")"
+		PAIRED_RPS[$f.$mode]=$(paired_ratio "$f" "$mode" off 4) PAIRED_P99[$f.$mode]=$(paired_ratio "$f" "$mode" off 6)
+		printf '%-7s %-4s  req/s %s (paired %s)  p50 %s  p99 %s (paired %s)  proxy CPU per request %s\n' "$mode" "$f" \
+			"$(ratio "${RPS[$f.$mode]}" "${RPS[$f.off]}")" "$(ratio "${PAIRED_RPS[$f.$mode]}" 1)" \
+			"$(ratio "$(col "$f" "$mode" 5 | median)" "$(col "$f" off 5 | median)")" \
+			"$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")" "$(ratio "${PAIRED_P99[$f.$mode]}" 1)" "$(ratio "${PUS[$f.$mode]}" "${PUS[$f.off]}")"
 	done
 done
 line="req/s spread over runs (max/min, noise gauge):"
@@ -317,9 +327,9 @@ echo "targets: metrics >= ${TARGET_RPS[metrics]}x off req/s and p99 <= ${TARGET_
 verdicts=() below=0
 for mode in metrics default; do
 	for f in "${FILES[@]}"; do
-		r=$(ratio "${RPS[$f.$mode]}" "${RPS[$f.off]}") q=$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")
-		if awk -v a="${RPS[$f.$mode]}" -v b="${RPS[$f.off]}" -v c="${P99[$f.$mode]}" -v d="${P99[$f.off]}" -v t="${TARGET_RPS[$mode]}" -v u="${TARGET_P99[$mode]}" \
-			'BEGIN { exit !(a != "nan" && b + 0 > 0 && d + 0 > 0 && a / b >= t && c / d <= u) }'; then
+		r=$(ratio "${PAIRED_RPS[$f.$mode]}" 1) q=$(ratio "${PAIRED_P99[$f.$mode]}" 1)
+		if awk -v a="${PAIRED_RPS[$f.$mode]}" -v c="${PAIRED_P99[$f.$mode]}" -v t="${TARGET_RPS[$mode]}" -v u="${TARGET_P99[$mode]}" \
+			'BEGIN { exit !(a != "nan" && c != "nan" && a >= t && c <= u) }'; then
 			verdicts+=("$mode $f met ($r, p99 $q)")
 		else
 			verdicts+=("$mode $f BELOW ($r, p99 $q)") below=1
@@ -345,7 +355,7 @@ fail=()
 ((METRICS_SPANS == 0)) || fail+=("the sink received $METRICS_SPANS spans from the metrics-only agents")
 ((OFF_GOT == 0)) || fail+=("the sink received $OFF_GOT export(s) while telemetry was off")
 ((TELEMETRY_LOG_FAIL)) && fail+=("an agent's log does not say its telemetry as configured")
-((DROPPED_FAIL)) && fail+=("an agent exported no mesh.proxy.requests or mesh.proxy.spans.dropped")
+((DROPPED_FAIL)) && fail+=("an agent exported no mesh.proxy.request.duration or mesh.proxy.spans.dropped")
 ((SINK_FAIL)) && fail+=("the OTLP sink died")
 ((AGENT_FAIL)) && fail+=("agent did not stop/detach cleanly")
 report_verdict "${fail[@]}"

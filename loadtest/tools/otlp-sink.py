@@ -6,9 +6,9 @@ requests, bytes, spans (traces), metrics and data points (metrics) by walking
 the protobuf just deep enough, answers 200 with an empty protobuf message (an
 empty Export*ServiceResponse) and discards the body. GET /stats returns the
 counters as one JSON object. Nothing is stored but the last total of each of
-the node proxy's counters (mesh.proxy.*, cumulative per proxy process, summed
-over their series), with the number of exports that carried it: "sums" and
-"sum_reports" in /stats.
+the node proxy's counters and histogram counts (mesh.proxy.*, cumulative per
+proxy process, summed over their series), with the number of exports that
+carried it: "sums" and "sum_reports" in /stats.
 
 Threaded (one thread per connection, HTTP/1.1 keep-alive), so an exporter's
 batches are taken as fast as they arrive. Exits by itself after --max-seconds.
@@ -130,10 +130,19 @@ def sum_value(point):
     return 0
 
 
+def histogram_count(point):
+    """HistogramDataPoint.count (4, fixed64)."""
+    for number, wire, offset in fields(point):
+        if wire == 1 and number == 4:
+            return struct.unpack_from("<Q", point, offset)[0]
+    return 0
+
+
 def count_metrics(body):
     # ExportMetricsServiceRequest.resource_metrics = 1 -> ResourceMetrics.scope_metrics = 2
     # -> ScopeMetrics.metrics = 2 -> Metric.{name 1, gauge 5, sum 7, histogram 9, exponential_histogram 10,
-    # summary 11} -> data_points = 1. Returns (metrics, points, {name: total} of the mesh.proxy.* sums).
+    # summary 11} -> data_points = 1. Returns (metrics, points, {name: total} of the mesh.proxy.* sums and
+    # histogram counts).
     metrics = points = 0
     sums = {}
     for resource in children(body, 1):
@@ -147,8 +156,9 @@ def count_metrics(body):
                     elif wire == 2 and number in (5, 7, 9, 10, 11):
                         data = children(metric[value[0]:value[1]], 1)
                         points += len(data)
-                        if number == 7 and name is not None and name.startswith(TRACKED_PREFIX):
-                            sums[name.decode()] = sum(sum_value(p) for p in data)
+                        if number in (7, 9) and name is not None and name.startswith(TRACKED_PREFIX):
+                            total = sum_value if number == 7 else histogram_count
+                            sums[name.decode()] = sum(total(p) for p in data)
     return metrics, points, sums
 
 

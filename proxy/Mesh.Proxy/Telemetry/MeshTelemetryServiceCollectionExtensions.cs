@@ -15,8 +15,8 @@ public static class MeshProxyTelemetry
     public const string ActivitySourceName = ProxyInstrumentation.Name;
 
     /// <summary>
-    /// The proxy's <see cref="System.Diagnostics.Metrics.Meter"/>: mesh.proxy.requests, mesh.proxy.errors,
-    /// mesh.proxy.request.duration, and with its own exporters mesh.proxy.spans.dropped.
+    /// The proxy's <see cref="System.Diagnostics.Metrics.Meter"/>: mesh.proxy.request.duration (whose count is the
+    /// requests answered), mesh.proxy.errors, and with its own exporters mesh.proxy.spans.dropped.
     /// </summary>
     public const string MeterName = ProxyInstrumentation.Name;
 }

@@ -119,7 +119,7 @@ public sealed class SamplingTests
                 using var root = await proxy.GetAsync(service, "/");
             }
 
-            Assert.Equal(5, await receiver.WaitForTotalAsync("mesh.proxy.requests", a => a.GetValueOrDefault("mesh.route") is "web/all", 5));
+            Assert.Equal(5, await receiver.WaitForTotalAsync("mesh.proxy.request.duration", a => a.GetValueOrDefault("mesh.route") is "web/all", 5));
         }
 
         Assert.Empty(receiver.Traces);

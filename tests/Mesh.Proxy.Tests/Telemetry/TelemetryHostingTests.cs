@@ -59,7 +59,7 @@ public sealed class TelemetryHostingTests
         var server = Assert.Single(await receiver.WaitForSpansAsync(s => s.Span.Kind == Mesh.Testing.Telemetry.Otlp.Trace.Span.Types.SpanKind.Server, 1));
         Assert.Equal("mesh-node", server.ResourceAttribute("service.name"));
         Assert.Equal("test", server.ResourceAttribute("deployment.environment.name"));
-        Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.requests", _ => true, 1));
+        Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.request.duration", _ => true, 1));
         Assert.Contains("http /v1/traces", receiver.Calls);
         Assert.Contains("http /v1/metrics", receiver.Calls);
         Assert.Contains(proxy.Logs.Entries, e => e.EventId.Id == 60 && e.Message.Contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
@@ -84,7 +84,7 @@ public sealed class TelemetryHostingTests
         using var response = await proxy.GetAsync(service, "/");
 
         await receiver.WaitForSpansAsync(_ => true, 2);
-        Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.requests", _ => true, 1));
+        Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.request.duration", _ => true, 1));
         Assert.All(receiver.Calls, c => Assert.StartsWith("http /v1/", c));
     }
 
@@ -100,7 +100,7 @@ public sealed class TelemetryHostingTests
         using var response = await proxy.GetAsync(service, "/");
 
         await receiver.WaitForSpansAsync(_ => true, 2);
-        Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.requests", _ => true, 1));
+        Assert.Equal(1, await receiver.WaitForTotalAsync("mesh.proxy.request.duration", _ => true, 1));
         Assert.Contains("grpc /opentelemetry.proto.collector.trace.v1.TraceService/Export", receiver.Calls);
         Assert.Contains("grpc /opentelemetry.proto.collector.metrics.v1.MetricsService/Export", receiver.Calls);
     }
