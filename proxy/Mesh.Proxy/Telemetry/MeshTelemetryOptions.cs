@@ -29,7 +29,10 @@ public sealed record MeshTelemetryOptions
     /// <summary>How often metrics are exported. Null: <c>OTEL_METRIC_EXPORT_INTERVAL</c>, else 10 seconds.</summary>
     public TimeSpan? MetricExportInterval { get; init; }
 
-    /// <summary>How long finished spans wait to be exported in a batch. Null: <c>OTEL_BSP_SCHEDULE_DELAY</c>, else 5 seconds.</summary>
+    /// <summary>
+    /// How long finished spans wait to be exported in a batch. Null: <c>OTEL_BSP_SCHEDULE_DELAY</c>, else 100 ms
+    /// (<see cref="TelemetryExportPlan.DefaultTraceExportDelay"/>).
+    /// </summary>
     public TimeSpan? TraceExportDelay { get; init; }
 
     /// <summary>

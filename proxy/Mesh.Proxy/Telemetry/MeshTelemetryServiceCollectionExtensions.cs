@@ -57,7 +57,7 @@ public static class MeshTelemetryServiceCollectionExtensions
                 tracing.AddOtlpExporter("mesh-traces", exporter =>
                 {
                     plan.Configure(exporter, "traces");
-                    if (plan.Options.TraceExportDelay is { } delay)
+                    if (plan.TraceExportDelay is { } delay)
                     {
                         exporter.BatchExportProcessorOptions.ScheduledDelayMilliseconds = TelemetryExportPlan.Milliseconds(delay);
                     }

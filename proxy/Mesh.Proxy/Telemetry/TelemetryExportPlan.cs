@@ -23,6 +23,13 @@ internal sealed class TelemetryExportPlan
     public const string ProxyServiceName = "mesh-proxy";
     public static readonly TimeSpan DefaultMetricExportInterval = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The proxy's batch delay for spans, not the SDK's 5 s: with 5 s, a sampled share of a busy proxy's requests fills
+    /// the 512-span batch first, and from then on every span ended wakes the exporter, which takes the CPU from the
+    /// request path (1 % sampling: p99 2.2-2.3 ms against 1.0-1.1 ms without traces; with 100 ms, 1.1-1.4 ms).
+    /// </summary>
+    public static readonly TimeSpan DefaultTraceExportDelay = TimeSpan.FromMilliseconds(100);
+
     private const string Prefix = "OTEL_";
     private const string EndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
     private const string ProtocolVariable = "OTEL_EXPORTER_OTLP_PROTOCOL";
@@ -57,6 +64,9 @@ internal sealed class TelemetryExportPlan
 
     /// <summary>The export interval to set, or null to leave it to <c>OTEL_METRIC_EXPORT_INTERVAL</c>.</summary>
     public TimeSpan? MetricExportInterval => Options.MetricExportInterval ?? (Has("OTEL_METRIC_EXPORT_INTERVAL") ? null : DefaultMetricExportInterval);
+
+    /// <summary>The batch delay for spans to set, or null to leave it to <c>OTEL_BSP_SCHEDULE_DELAY</c>.</summary>
+    public TimeSpan? TraceExportDelay => Options.TraceExportDelay ?? (Has("OTEL_BSP_SCHEDULE_DELAY") ? null : DefaultTraceExportDelay);
 
     /// <summary>Names the exported resource <paramref name="serviceName"/>, unless <c>OTEL_SERVICE_NAME</c> or <c>OTEL_RESOURCE_ATTRIBUTES</c> name it.</summary>
     public void DescribeService(ResourceBuilder resource, string serviceName)

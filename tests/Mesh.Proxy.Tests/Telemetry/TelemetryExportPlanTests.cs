@@ -151,6 +151,15 @@ public sealed class TelemetryExportPlanTests
             With(("OTEL_METRIC_EXPORT_INTERVAL", "5000")) with { Endpoint = Collector, MetricExportInterval = TimeSpan.FromSeconds(2) })!.MetricExportInterval);
     }
 
+    [Fact]
+    public void TraceExportDelay_OptionsThenVariableThenAHundredMilliseconds()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(100), TelemetryExportPlan.Resolve(With() with { Endpoint = Collector })!.TraceExportDelay);
+        Assert.Null(TelemetryExportPlan.Resolve(With(("OTEL_BSP_SCHEDULE_DELAY", "5000")) with { Endpoint = Collector })!.TraceExportDelay);
+        Assert.Equal(TimeSpan.FromSeconds(1), TelemetryExportPlan.Resolve(
+            With(("OTEL_BSP_SCHEDULE_DELAY", "5000")) with { Endpoint = Collector, TraceExportDelay = TimeSpan.FromSeconds(1) })!.TraceExportDelay);
+    }
+
     private static MeshTelemetryOptions With(params (string Name, string Value)[] variables) =>
         new() { Environment = variables.ToDictionary(v => v.Name, v => v.Value) };
 }
