@@ -670,7 +670,8 @@ parse_wrk() {
 # run_wrk MODE RUN FILE URL: one measured wrk run inside the cgroup (-t1,
 # $CONNS connections, $DURATION s, --latency). Appends "FILE MODE RUN rps p50
 # p99 errors" to RESULTS, or "FILE MODE" to FAILED_RUNS when wrk failed; wrk
-# runs on CPU $LOAD_CPU when that is set. Returns 1 (and sets WRK_FAIL=1) when the run failed or reported errors.
+# runs on CPU $LOAD_CPU when that is set. Returns 1 (and sets WRK_FAIL=1) when
+# the run failed or reported errors.
 RESULTS= FAILED_RUNS= WRK_FAIL=0
 run_wrk() {
 	local mode=$1 run=$2 f=$3 url=$4 out rc=0 line rps p50 p99 err

@@ -25,8 +25,8 @@ internal sealed class TelemetryExportPlan
 
     /// <summary>
     /// The proxy's batch delay for spans, not the SDK's 5 s: with 5 s, a sampled share of a busy proxy's requests fills
-    /// the 512-span batch first, and from then on every span ended wakes the exporter, which takes the CPU from the
-    /// request path (1 % sampling: p99 2.2-2.3 ms against 1.0-1.1 ms without traces; with 100 ms, 1.1-1.4 ms).
+    /// the 512-span batch first, and from then on every span ended signals the exporter, whose wake-ups take the CPU
+    /// from the request path (at 1 % sampling the p99 doubled; measured in loadtest/README.md, telemetry-bench.sh).
     /// </summary>
     public static readonly TimeSpan DefaultTraceExportDelay = TimeSpan.FromMilliseconds(100);
 
