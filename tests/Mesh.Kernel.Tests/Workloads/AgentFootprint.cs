@@ -48,7 +48,8 @@ public sealed record AgentFootprint(
     {
         var after = await SettledAsync(agentPid, proxyPid, sandbox, admin, expected: before);
         output.WriteLine($"before {before}, after {after}");
-        output.WriteLine($"agent fds opened: {string.Join(", ", FdTargets(agentPid).Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(FdTargets(agentPid)))}");
+        var fdsAfter = FdTargets(agentPid);
+        output.WriteLine($"agent fds opened: {string.Join(", ", fdsAfter.Except(fdsBefore))}; closed: {string.Join(", ", fdsBefore.Except(fdsAfter))}");
         Assert.Equal(before.WithoutThreads(), after.WithoutThreads());
         // The thread pool grows and shrinks on its own; the agent itself keeps no thread per workload.
         Assert.InRange(after.Threads, before.Threads - 8, before.Threads + 2);
