@@ -30,17 +30,36 @@ public sealed class TestWorkload : IDisposable
         try
         {
             var start = new ProcessStartInfo("unshare") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { "--net", "sh", "-c", "ip link set lo up && echo $$ > \"$0/cgroup.procs\" && exec sleep 600", cgroup })
+            foreach (var argument in new[] { "--net", "sh", "-c", "ip link set lo up && echo $$ > \"$0/cgroup.procs\" && echo ready && exec sleep 600", cgroup })
             {
                 start.ArgumentList.Add(argument);
             }
-            return new TestWorkload(cgroup, Process.Start(start)!);
+            var workload = new TestWorkload(cgroup, Process.Start(start)!);
+            workload.WaitUntilReady();
+            return workload;
         }
         catch
         {
-            Directory.Delete(cgroup);
+            RemoveCgroup(cgroup);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Waits for the process's "ready": until unshare has run, /proc/&lt;pid&gt;/ns/net is still the host's namespace, and a
+    /// veth end plugged into it as eth0 would land on the host (CI saw "File exists" for the host's own eth0).
+    /// </summary>
+    private void WaitUntilReady()
+    {
+        var line = _anchor.StandardOutput.ReadLineAsync();
+        if (line.Wait(TimeSpan.FromSeconds(10)) && line.Result == "ready")
+        {
+            return;
+        }
+        _anchor.Kill(entireProcessTree: true);
+        var error = _anchor.StandardError.ReadToEnd();
+        Dispose();
+        throw new InvalidOperationException($"the workload in {Cgroup} did not start: {error}");
     }
 
     /// <summary>Runs a command inside the workload (its cgroup, then its namespace) and returns its exit code and output.</summary>
