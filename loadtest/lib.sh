@@ -705,10 +705,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0
 # paired_ratio FILE MODE BASE COLUMN: the median over runs of MODE's COLUMN (4 req/s, 6 p99) divided by BASE's
 # in the same run, "nan" when no run has both. Runs that measure every mode back to back cancel the machine's
 # drift between runs, which moves all modes of a run alike (1.17x between runs against 0.93-0.96x within them).
-paired_ratio() {
+paired_ratio() { paired_ratios "$@" | median; }
+# paired_ratios FILE MODE BASE COLUMN: each run's ratio, one per line (pipe to median, or to runs_range).
+paired_ratios() {
 	printf '%s' "$RESULTS" | awk -v f="$1" -v m="$2" -v b="$3" -v c="$4" '$1 == f && $2 == m { x[$3] = $c } $1 == f && $2 == b { y[$3] = $c }
-		END { for (r in x) if ((r in y) && y[r] + 0 > 0) print x[r] / y[r] }' | median
+		END { for (r in x) if ((r in y) && y[r] + 0 > 0) print x[r] / y[r] }'
 }
+# runs_range [FORMAT]: "lowest..highest" of the numbers on stdin (printf FORMAT, default %.2f), "n/a" with none.
+runs_range() { sort -g | awk -v f="${1:-%.2f}" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR == 0) print "n/a"; else printf f ".." f "\n", lo, hi }'; }
 spread() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR < 2 || lo <= 0) print "n/a"; else printf "%.2fx\n", hi / lo }'; }
 # errors_cell FILE MODE: wrk errors summed over runs, "+Nrun" for failed runs.
 errors_cell() {

@@ -26,7 +26,8 @@ inside a temporary child cgroup:
 Telemetry is read when the agent starts, so each mode runs its own agent.
 Targets (each file, the median of each run's ratio to off): metrics >= 0.97x off req/s, p99 <= 1.05x;
 default >= 0.95x, p99 <= 1.1x; full: the node proxy's CPU per request at most
-3 us above off, and every span delivered or counted in mesh.proxy.spans.dropped.
+3 us above off (the median of each run's difference), and every span delivered
+or counted in mesh.proxy.spans.dropped. Each verdict also shows its runs' range.
 
   --runs N          runs; each runs every mode, the order alternating (default 3)
   --duration S      seconds per wrk run (default 10)
@@ -256,6 +257,13 @@ alive "$SINK_PID" || { log "the OTLP sink exited during the run: $SINK_LOG"; SIN
 declare -A RPS P99 CORES PROXY US PUS
 cpu_col() { printf '%s' "$CPU_RESULTS" | awk -v f="$1" -v m="$2" -v c="$3" '$1 == f && $2 == m { print $c }'; }
 per_request() { awk -v c="$1" -v r="$2" 'BEGIN { if (r + 0 > 0 && c != "nan") printf "%.1f", c * 1e6 / r; else print "nan" }'; }
+# proxy_us_deltas FILE MODE: each run's proxy CPU per request (us) in MODE minus off's in the same run, one per line.
+proxy_us_deltas() {
+	{ printf '%s' "$RESULTS" | awk '{ print "rps", $1, $2, $3, $4 }'; printf '%s' "$CPU_RESULTS" | awk '{ print "cores", $1, $2, $3, $5 }'; } |
+		awk -v f="$1" -v m="$2" '$2 == f && ($3 == m || $3 == "off") { v[$1, $3, $4] = $5; runs[$4] }
+			END { for (r in runs) if (v["rps", m, r] > 0 && v["rps", "off", r] > 0 && (("cores", m, r) in v) && (("cores", "off", r) in v))
+				printf "%.3f\n", (v["cores", m, r] / v["rps", m, r] - v["cores", "off", r] / v["rps", "off", r]) * 1e6 }'
+}
 sink_sum() { printf '%s' "$SINK_RESULTS" | awk -v m="$1" -v c="$2" '$1 == m { print $(c + 2) }' | sum; }
 served() { printf '%s' "$SERVED_RESULTS" | awk -v m="$1" '$1 == m { print $3 }' | sum; }
 echo
@@ -327,7 +335,8 @@ echo "targets: metrics >= ${TARGET_RPS[metrics]}x off req/s and p99 <= ${TARGET_
 verdicts=() below=0
 for mode in metrics default; do
 	for f in "${FILES[@]}"; do
-		r=$(ratio "${PAIRED_RPS[$f.$mode]}" 1) q=$(ratio "${PAIRED_P99[$f.$mode]}" 1)
+		r="$(ratio "${PAIRED_RPS[$f.$mode]}" 1) (runs $(paired_ratios "$f" "$mode" off 4 | runs_range))"
+		q="$(ratio "${PAIRED_P99[$f.$mode]}" 1) (runs $(paired_ratios "$f" "$mode" off 6 | runs_range))"
 		if awk -v a="${PAIRED_RPS[$f.$mode]}" -v c="${PAIRED_P99[$f.$mode]}" -v t="${TARGET_RPS[$mode]}" -v u="${TARGET_P99[$mode]}" \
 			'BEGIN { exit !(a != "nan" && c != "nan" && a >= t && c <= u) }'; then
 			verdicts+=("$mode $f met ($r, p99 $q)")
@@ -337,11 +346,13 @@ for mode in metrics default; do
 	done
 done
 for f in "${FILES[@]}"; do
-	dus=$(awk -v a="${PUS[$f.full]}" -v b="${PUS[$f.off]}" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%+.1f", a - b }')
+	# Paired like the ratios: each run's full minus its own off, then the median.
+	dus=$(proxy_us_deltas "$f" full | median | awk '{ if ($1 == "nan") print "nan"; else printf "%+.1f", $1 }')
+	runs="runs $(proxy_us_deltas "$f" full | runs_range %+.1f)"
 	if awk -v d="$dus" -v t="$TARGET_FULL_US" 'BEGIN { exit !(d != "nan" && d + 0 <= t) }'; then
-		verdicts+=("full $f met ($dus us)")
+		verdicts+=("full $f met ($dus us, $runs)")
 	else
-		verdicts+=("full $f BELOW ($dus us)") below=1
+		verdicts+=("full $f BELOW ($dus us, $runs)") below=1
 	fi
 done
 echo "result: $( ((below)) && echo "BELOW TARGET" || echo PASS): $(printf '%s; ' "${verdicts[@]}" | sed 's/; $//')"
