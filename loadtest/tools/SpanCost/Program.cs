@@ -70,7 +70,6 @@ static void Paced(int requests, int rate, Action call)
 internal sealed class ProxiedRequest(ActivitySource source)
 {
     private readonly object _status = 200;
-    private readonly object _attempt = 1;
     private readonly object _port = 8080;
 
     public void Run()
@@ -97,8 +96,6 @@ internal sealed class ProxiedRequest(ActivitySource source)
             client.AddTag("server.port", _port);
             client.AddTag("url.full", "http://127.0.0.1:8080/1k.bin");
             client.AddTag("mesh.service", "web");
-            client.AddTag("mesh.route", "web/all");
-            client.AddTag("mesh.attempt", _attempt);
         }
 
         // The traceparent the proxy writes upstream.

@@ -11,9 +11,6 @@ internal static class TelemetryTags
     public const string Verdict = "mesh.verdict";
     public const string SourceService = "mesh.source";
 
-    /// <summary>1 for the first try of a request, 2 for its first retry, ...</summary>
-    public const string Attempt = "mesh.attempt";
-
     /// <summary>The status code's class, "2xx" to "5xx": the metrics' label instead of the code itself.</summary>
     public const string StatusClass = "mesh.status_class";
 
