@@ -143,21 +143,26 @@ public sealed class TelemetryExportPlanTests
     }
 
     [Fact]
-    public void MetricExportInterval_OptionsThenVariableThenTenSeconds()
-    {
-        Assert.Equal(TimeSpan.FromSeconds(10), TelemetryExportPlan.Resolve(With() with { Endpoint = Collector })!.MetricExportInterval);
-        Assert.Null(TelemetryExportPlan.Resolve(With(("OTEL_METRIC_EXPORT_INTERVAL", "5000")) with { Endpoint = Collector })!.MetricExportInterval);
-        Assert.Equal(TimeSpan.FromSeconds(2), TelemetryExportPlan.Resolve(
-            With(("OTEL_METRIC_EXPORT_INTERVAL", "5000")) with { Endpoint = Collector, MetricExportInterval = TimeSpan.FromSeconds(2) })!.MetricExportInterval);
-    }
+    public void MetricExportInterval_OptionsThenVariableThenTenSeconds() => AssertOptionThenVariableThenDefault(
+        "OTEL_METRIC_EXPORT_INTERVAL", TimeSpan.FromSeconds(10), plan => plan.MetricExportInterval,
+        (options, interval) => options with { MetricExportInterval = interval });
 
     [Fact]
-    public void TraceExportDelay_OptionsThenVariableThenAHundredMilliseconds()
+    public void TraceExportDelay_OptionsThenVariableThenAHundredMilliseconds() => AssertOptionThenVariableThenDefault(
+        "OTEL_BSP_SCHEDULE_DELAY", TimeSpan.FromMilliseconds(100), plan => plan.TraceExportDelay,
+        (options, delay) => options with { TraceExportDelay = delay });
+
+    /// <summary>The option wins; else the variable is left to the SDK (null); else Mesh's default.</summary>
+    private static void AssertOptionThenVariableThenDefault(
+        string variable,
+        TimeSpan meshDefault,
+        Func<TelemetryExportPlan, TimeSpan?> read,
+        Func<MeshTelemetryOptions, TimeSpan, MeshTelemetryOptions> withOption)
     {
-        Assert.Equal(TimeSpan.FromMilliseconds(100), TelemetryExportPlan.Resolve(With() with { Endpoint = Collector })!.TraceExportDelay);
-        Assert.Null(TelemetryExportPlan.Resolve(With(("OTEL_BSP_SCHEDULE_DELAY", "5000")) with { Endpoint = Collector })!.TraceExportDelay);
-        Assert.Equal(TimeSpan.FromSeconds(1), TelemetryExportPlan.Resolve(
-            With(("OTEL_BSP_SCHEDULE_DELAY", "5000")) with { Endpoint = Collector, TraceExportDelay = TimeSpan.FromSeconds(1) })!.TraceExportDelay);
+        Assert.Equal(meshDefault, read(TelemetryExportPlan.Resolve(With() with { Endpoint = Collector })!));
+        var withVariable = With((variable, "5000")) with { Endpoint = Collector };
+        Assert.Null(read(TelemetryExportPlan.Resolve(withVariable)!));
+        Assert.Equal(TimeSpan.FromSeconds(2), read(TelemetryExportPlan.Resolve(withOption(withVariable, TimeSpan.FromSeconds(2)))!));
     }
 
     private static MeshTelemetryOptions With(params (string Name, string Value)[] variables) =>
