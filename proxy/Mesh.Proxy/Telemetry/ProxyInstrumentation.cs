@@ -212,7 +212,7 @@ internal sealed class ProxyInstrumentation : IDisposable
             activity.AddTag(TelemetryTags.UrlFull, uri.IsAbsoluteUri ? uri.OriginalString : uri.ToString());
             // The backend the try goes to (a split route's may not be the requested service). No route and no try
             // number: the route is the server span's, and a retry says which it is in the semantic conventions'
-            // resend count. Each attribute is work for every exported span (about 0.1 us per request, span-cost.sh).
+            // resend count. Each attribute is work for every exported span (span-cost.sh: 0.4-0.9 us for three).
             activity.AddTag(TelemetryTags.Service, feature.Backend?.Name ?? feature.Route.ServiceName);
             if (attempt > 1)
             {
