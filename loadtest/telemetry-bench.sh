@@ -347,8 +347,9 @@ for mode in metrics default; do
 done
 for f in "${FILES[@]}"; do
 	# Paired like the ratios: each run's full minus its own off, then the median.
-	dus=$(proxy_us_deltas "$f" full | median | awk '{ if ($1 == "nan") print "nan"; else printf "%+.1f", $1 }')
-	runs="runs $(proxy_us_deltas "$f" full | runs_range %+.1f)"
+	deltas=$(proxy_us_deltas "$f" full)
+	dus=$(printf '%s' "$deltas" | median | awk '{ if ($1 == "nan") print "nan"; else printf "%+.1f", $1 }')
+	runs="runs $(printf '%s' "$deltas" | runs_range %+.1f)"
 	if awk -v d="$dus" -v t="$TARGET_FULL_US" 'BEGIN { exit !(d != "nan" && d + 0 <= t) }'; then
 		verdicts+=("full $f met ($dus us, $runs)")
 	else
