@@ -419,6 +419,10 @@ cpu_ticks() {
 	done
 	echo "$t"
 }
+# steal_ticks: the time this VM's CPUs were ready to run but the hypervisor ran other guests, summed over the CPUs
+# (/proc/stat, in USER_HZ). On a shared host it is the noise gauge: it slows a run without showing in any process's
+# CPU time.
+steal_ticks() { awk '$1 == "cpu" { print $9; exit }' /proc/stat; }
 # CLK_TCK: USER_HZ, the unit of cpu_ticks.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
@@ -571,21 +575,21 @@ curl_in_cgroup() {
 	run_in_cgroup "$out.log" timeout -k 5 20 curl -sS -v --max-time 10 -o "$out" "$@" "$url"
 }
 
-# verify_mesh RUN: prove that a connection to the service address reaches the
+# verify_mesh RUN [WHAT]: prove that a connection to the service address reaches the
 # upstream through the Mesh proxy: nothing listens on SVC_ADDR:SVC_PORT, so a
 # reply at all means the kernel diverted it, "x-mesh=1" from the upstream
 # means the proxy applied the route, and every file of FILES arrives intact.
-# Counts failed checks in VERIFY_FAIL.
+# WHAT names the agent checked in the log lines. Counts failed checks in VERIFY_FAIL.
 VERIFY_FAIL=0
 verify_mesh() {
-	local run=$1 base="http://$SVC_ADDR:$SVC_PORT" body f got ok=1
+	local run=$1 what=${2:+ ($2)} base="http://$SVC_ADDR:$SVC_PORT" body f got ok=1
 	if curl_in_cgroup "$TMP/verify.txt" "$base/mesh-verify"; then
 		body=$(cat "$TMP/verify.txt")
 	else
 		body="curl failed"
 	fi
 	if [[ $body != "x-mesh=1" ]]; then
-		log "run $run: divert check FAILED: $base/mesh-verify gave '$body' (want 'x-mesh=1'):"
+		log "run $run$what: divert check FAILED: $base/mesh-verify gave '$body' (want 'x-mesh=1'):"
 		sed 's/^/    /' "$TMP/verify.txt.log" >&2 || true
 		ok=0
 	elif ((run == 1)); then
@@ -594,13 +598,13 @@ verify_mesh() {
 	for f in "${FILES[@]}"; do
 		got=$(curl_in_cgroup "$TMP/verify.bin" "$base/$f.bin" && sha256sum <"$TMP/verify.bin" | cut -d' ' -f1) || got="curl failed"
 		if [[ $got != "${SHA[$f]}" ]]; then
-			log "run $run: $f.bin through the mesh: sha256 $got, want ${SHA[$f]}"
+			log "run $run$what: $f.bin through the mesh: sha256 $got, want ${SHA[$f]}"
 			ok=0
 		fi
 		rm -f "$TMP/verify.bin"
 	done
 	if ((ok)); then
-		log "run $run: divert check ok (/mesh-verify via $SVC_ADDR:$SVC_PORT: x-mesh=1; ${FILES[*]} sha256 match)"
+		log "run $run$what: divert check ok (/mesh-verify via $SVC_ADDR:$SVC_PORT: x-mesh=1; ${FILES[*]} sha256 match)"
 	else
 		VERIFY_FAIL=$((VERIFY_FAIL + 1))
 	fi
@@ -670,8 +674,9 @@ parse_wrk() {
 # run_wrk MODE RUN FILE URL: one measured wrk run inside the cgroup (-t1,
 # $CONNS connections, $DURATION s, --latency). Appends "FILE MODE RUN rps p50
 # p99 errors" to RESULTS, or "FILE MODE" to FAILED_RUNS when wrk failed; wrk
-# runs on CPU $LOAD_CPU when that is set. Returns 1 (and sets WRK_FAIL=1) when
-# the run failed or reported errors.
+# runs on CPU $LOAD_CPU when that is set. RUN is the run's number, or any word
+# that keys it (telemetry-bench.sh: run.round). Returns 1 (and sets WRK_FAIL=1)
+# when the run failed or reported errors.
 RESULTS= FAILED_RUNS= WRK_FAIL=0
 run_wrk() {
 	local mode=$1 run=$2 f=$3 url=$4 out rc=0 line rps p50 p99 err
@@ -687,7 +692,7 @@ run_wrk() {
 	fi
 	RESULTS+="$f $mode $run $line"$'\n'
 	read -r rps p50 p99 err <<<"$line"
-	log "$(printf 'run %d/%d  %-*s %s: %10s req/s  p50 %8s ms  p99 %8s ms  errors %s' \
+	log "$(printf 'run %s/%s  %-*s %s: %10s req/s  p50 %8s ms  p99 %8s ms  errors %s' \
 		"$run" "$RUNS" "$MODE_W" "$mode" "$f" "$rps" "$p50" "$p99" "$err")"
 	if ((err != 0)); then
 		WRK_FAIL=1
