@@ -84,7 +84,7 @@ wait_gone() {
 # the running job are gone, before the cgroup, pin dir and temp dir go. It runs
 # with set +e, must be bounded, and returns non-zero if it left something behind.
 bench_cleanup() {
-	local rc=$? pids p i
+	local rc=$? p
 	((CLEANED)) && return
 	CLEANED=1
 	set +e
@@ -105,26 +105,7 @@ bench_cleanup() {
 		wait_gone 5 "${NGINX_PIDS[@]}" || for p in "${NGINX_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	fi
 	if ((CG_OURS)) && [[ -d $CG ]]; then
-		# Everything in this cgroup was started by this script (nginx masters and
-		# workers, wrk, curl, the agent): kill the stragglers, move any left to
-		# the parent.
-		for ((i = 0; i < 50; i++)); do
-			pids=$(cat "$CG/cgroup.procs" 2>/dev/null)
-			[[ -z $pids ]] && break
-			for p in $pids; do
-				if ((i == 0)); then kill -TERM "$p"; else kill -KILL "$p"; fi 2>/dev/null
-				((i >= 10)) && echo "$p" >"$(dirname "$CG")/cgroup.procs" 2>/dev/null
-			done
-			sleep 0.1
-		done
-		for ((i = 0; i < 50; i++)); do
-			rmdir "$CG" 2>/dev/null && break
-			sleep 0.1
-		done
-		if [[ -d $CG ]]; then
-			echo "$BENCH_NAME: warning: could not remove $CG" >&2
-			((rc)) || rc=1
-		fi
+		remove_cgroup "$CG" || { ((rc)) || rc=1; }
 	fi
 	if ((PIN_OURS)) && [[ -e $PIN ]]; then
 		if ! rm -rf "$PIN"; then
@@ -134,6 +115,29 @@ bench_cleanup() {
 	fi
 	[[ -n $TMP && -d $TMP ]] && rm -rf "$TMP"
 	exit "$rc"
+}
+
+# remove_cgroup DIR: a cgroup of this script's, whose processes it all started
+# (nginx masters and workers, wrk, curl, the agent): kills the stragglers (TERM,
+# then KILL; any left after a second are moved to the parent), then removes it.
+# Bounded; returns 1, with a warning, if it is still there.
+remove_cgroup() {
+	local cg=$1 pids p i
+	for ((i = 0; i < 50; i++)); do
+		pids=$(cat "$cg/cgroup.procs" 2>/dev/null)
+		[[ -z $pids ]] && break
+		for p in $pids; do
+			if ((i == 0)); then kill -TERM "$p"; else kill -KILL "$p"; fi 2>/dev/null
+			((i >= 10)) && echo "$p" >"$(dirname "$cg")/cgroup.procs" 2>/dev/null
+		done
+		sleep 0.1
+	done
+	for ((i = 0; i < 50; i++)); do
+		rmdir "$cg" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "$BENCH_NAME: warning: could not remove $cg" >&2
+	return 1
 }
 
 # Paths and traps; call before anything that needs cleaning up.
