@@ -241,7 +241,7 @@ declare -A RSS_END SINK_BEFORE SERVED
 # start_mode MODE RUN (as_mode): the mode's agent, pinned, checked and warmed up.
 start_mode() {
 	local mode=$1 run=$2 tag=$1-$2 f
-	SINK_BEFORE[$mode]=$( [[ $mode == off ]] || sink_stats "$mode") || die "the OTLP sink ($mode) does not answer"
+	if [[ $mode != off ]]; then SINK_BEFORE[$mode]=$(sink_stats "$mode") || die "the OTLP sink ($mode) does not answer"; fi
 	if [[ $mode == metrics ]]; then
 		OTEL_TRACES_EXPORTER=none start_agent "$tag" --config "$TMP/cfg-$mode/mesh.yaml" --proxy-port "${PROXY_PORT[$mode]}"
 	else
@@ -270,18 +270,18 @@ stop_mode() {
 	AGENT_EXIT_STATUS=0
 	stop_agent
 	((AGENT_EXIT_STATUS == 0)) || AGENT_FAIL=1
-	if [[ $mode == off ]]; then
-		d="0 0 0 0 0 0 0 0 0 0 0"
-	else
-		after=$(sink_stats "$mode") || die "the OTLP sink ($mode) does not answer"
-		d=$(awk -v b="${SINK_BEFORE[$mode]}" -v a="$after" 'BEGIN { n = split(b, x, " "); split(a, y, " "); for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i]; print "" }')
-		# The proxy's own counts (cumulative per process, so the last totals are this agent's): the requests it served
-		# (wrk does not count those in flight at its end) and the spans it dropped.
-		if (($(awk '{ print $11 }' <<<"$d") > 0)); then read -r counted dropped <<<"$(sink_totals "$mode")"; else log "run $run: the $mode agent exported no mesh.proxy.request.duration"; DROPPED_FAIL=1; fi
-		[[ $mode == metrics ]] || (($(awk '{ print $10 }' <<<"$d") > 0)) || { log "run $run: the $mode agent exported no mesh.proxy.spans.dropped"; DROPPED_FAIL=1; }
-	fi
-	SINK_RESULTS+="$mode $run $d $dropped $counted"$'\n'
 	SERVED_RESULTS+="$mode $run ${SERVED[$mode]}"$'\n'
+	if [[ $mode == off ]]; then
+		log "$(printf 'run %d/%d  %-7s agent: %d requests served (wrk); no receiver' "$run" "$RUNS" "$mode" "${SERVED[$mode]}")"
+		return 0
+	fi
+	after=$(sink_stats "$mode") || die "the OTLP sink ($mode) does not answer"
+	d=$(awk -v b="${SINK_BEFORE[$mode]}" -v a="$after" 'BEGIN { n = split(b, x, " "); split(a, y, " "); for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i]; print "" }')
+	# The proxy's own counts (cumulative per process, so the last totals are this agent's): the requests it served
+	# (wrk does not count those in flight at its end) and the spans it dropped.
+	if (($(awk '{ print $11 }' <<<"$d") > 0)); then read -r counted dropped <<<"$(sink_totals "$mode")"; else log "run $run: the $mode agent exported no mesh.proxy.request.duration"; DROPPED_FAIL=1; fi
+	[[ $mode == metrics ]] || (($(awk '{ print $10 }' <<<"$d") > 0)) || { log "run $run: the $mode agent exported no mesh.proxy.spans.dropped"; DROPPED_FAIL=1; }
+	SINK_RESULTS+="$mode $run $d $dropped $counted"$'\n'
 	log "$(printf 'run %d/%d  %-7s agent: %d requests served (wrk), %d counted by the proxy; sink got %s' "$run" "$RUNS" "$mode" "${SERVED[$mode]}" "$counted" \
 		"$(awk '{ printf "%d trace exports (%d spans, %.1f MiB, %d dropped), %d metric exports (%d metrics, %d points)", $1, $3, $2 / 1048576, $12, $4, $6, $7 }' <<<"$d $dropped")")"
 }
