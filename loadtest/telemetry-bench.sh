@@ -368,7 +368,7 @@ for f in "${FILES[@]}"; do
 done
 echo "(medians of $((RUNS * ROUNDS)) round(s) in $RUNS run(s); errors = wrk socket errors + non-2xx/3xx responses, summed over rounds; +Nrun = N wrk runs that failed outright;"
 echo " mesh = the node proxy and the agent, proxy = the node proxy alone: CPU time (utime + stime) / run time, and per request;"
-echo " proxy +us/req = against off; sink = the OTLP receiver's CPU${OTLP_CPU:+, pinned to CPU $OTLP_CPU}${MESH_CPU:+; agent and proxy pinned to CPU $MESH_CPU}${LOAD_CPU:+; wrk and nginx to CPU $LOAD_CPU})"
+echo " proxy +us/req = against off; sink = the mode's OTLP receiver's CPU${OTLP_CPU:+, pinned to CPU $OTLP_CPU}${MESH_CPU:+; agent and proxy pinned to CPU $MESH_CPU}${LOAD_CPU:+; wrk and nginx to CPU $LOAD_CPU})"
 echo
 declare -A PAIRED_RPS PAIRED_P99
 echo "ratios against off (of the medians above; paired: the median of each round's own ratio, what the verdicts use):"
@@ -381,10 +381,14 @@ for mode in "${MODES[@]:1}"; do
 			"$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")" "$(ratio "${PAIRED_P99[$f.$mode]}" 1)" "$(ratio "${PUS[$f.$mode]}" "${PUS[$f.off]}")"
 	done
 done
+declare -A SPREAD
 line="req/s spread over rounds (max/min, noise gauge):"
 for f in "${FILES[@]}"; do
 	line+=" $f"
-	for mode in "${MODES[@]}"; do line+=" $mode $(col "$f" "$mode" 4 | spread)"; done
+	for mode in "${MODES[@]}"; do
+		SPREAD[$f.$mode]=$(col "$f" "$mode" 4 | spread)
+		line+=" $mode ${SPREAD[$f.$mode]}"
+	done
 	line+=";"
 done
 echo "${line%;}"
@@ -445,9 +449,8 @@ for f in "${FILES[@]}"; do
 done
 noisy=()
 for f in "${FILES[@]}"; do
-	off_spread=$(col "$f" off 4 | spread)
-	if [[ $off_spread != n/a ]] && awk -v s="${off_spread%x}" -v l="$SPREAD_LIMIT" 'BEGIN { exit !(s + 0 > l) }'; then
-		noisy+=("off varied ${off_spread} between rounds at $f")
+	if [[ ${SPREAD[$f.off]} != n/a ]] && awk -v s="${SPREAD[$f.off]%x}" -v l="$SPREAD_LIMIT" 'BEGIN { exit !(s + 0 > l) }'; then
+		noisy+=("off varied ${SPREAD[$f.off]} between rounds at $f")
 	fi
 done
 if awk -v s="$STEAL_MEDIAN" -v l="$STEAL_LIMIT" 'BEGIN { exit !(s == "nan" || s + 0 > l) }'; then
