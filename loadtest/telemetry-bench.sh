@@ -38,6 +38,12 @@ The result says NO VERDICT when the host moved the baseline itself: off's
 req/s varying by more than 1.3x between rounds, or a median steal time (the
 hypervisor running other guests on these CPUs, read around every wrk run)
 above 5 %.
+Each round also loads the four modes at once, per file (contended): their
+proxies then share one CPU moment by moment, and each one's CPU time per
+request is compared with off's measured in the same seconds, which a busy host
+does not skew. off's CPU per request over a mode's is the req/s ratio of a
+proxy bound by its CPU (as here), so a second result line judges the req/s
+targets that way, also on a host too noisy for the first; it has no p99.
 
   --runs N          runs; each starts the four agents anew (default 2)
   --rounds N        rounds per run; each measures every mode once per file, the
@@ -50,7 +56,7 @@ above 5 %.
 Per run: start the four agents (each pinned, checked with a divert check and
 warmed up with WARMUP s of unmeasured load per file: JIT, pools), then the
 rounds (wrk -t1 --latency on 1k.bin and 16k.bin against each mode's cgroup in
-turn), then stop the agents (SIGTERM: the exporters flush). Each receiver
+turn, then the four at once), then stop the agents (SIGTERM: the exporters flush). Each receiver
 counts what its agent exported.
 
 Environment:
@@ -229,6 +235,39 @@ bench() { # mode round file (as_mode)
 		'BEGIN { printf "%.3f %.3f %.3f %.1f", t / hz / s, p / hz / s, k / hz / s, 100 * st / hz / s / n }')"$'\n'
 	agent_check "the $mode $f run of round $round"
 }
+# contend ROUND FILE: the four modes loaded at once, each by its own wrk (as in bench), for DURATION s. The proxies
+# then share MESH_CPU moment by moment, so whatever slows the host slows every mode alike, and each proxy's CPU time
+# per request is compared within the same seconds; with the proxy the bottleneck (one core, as in the rounds above)
+# off's CPU per request over a mode's is that mode's req/s ratio. CONTENDED lines: file mode round proxy-ticks requests.
+CONTENDED=
+contend() {
+	local key=$1 f=$2 mode rc
+	local -A job proxy t0
+	for mode in "${MODES[@]}"; do
+		proxy[$mode]=$(AGENT_PID=${AGENT_OF[$mode]} node_proxy_pid)
+		t0[$mode]=$(cpu_ticks "${proxy[$mode]}")
+	done
+	for mode in "${MODES[@]}"; do
+		CG=$BENCH_CG/$mode bg_in_cgroup "$TMP/contend-$mode-$key-$f.txt" ${LOAD_CPU:+taskset -c "$LOAD_CPU"} \
+			timeout -k 5 $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://$SVC_ADDR:$SVC_PORT/$f.bin"
+		job[$mode]=$JOB_PID
+	done
+	for mode in "${MODES[@]}"; do
+		rc=0
+		wait "${job[$mode]}" || rc=$?
+		if ((rc != 0)) || [[ $(parse_wrk "$TMP/contend-$mode-$key-$f.txt" | awk '{ print $4 }') != 0 ]]; then
+			log "contended wrk $mode $f round $key failed (status $rc):"
+			sed 's/^/    /' "$TMP/contend-$mode-$key-$f.txt" >&2
+			WRK_FAIL=1
+			continue
+		fi
+		CONTENDED+="$f $mode $key $(($(cpu_ticks "${proxy[$mode]}") - t0[$mode])) $(wrk_requests "$TMP/contend-$mode-$key-$f.txt")"$'\n'
+	done
+	JOB_PID=
+	log "$(printf 'run %s/%s  contended %s: proxy us/req' "$key" "$RUNS" "$f")$(printf '%s' "$CONTENDED" |
+		awk -v f="$f" -v k="$key" -v hz="$CLK_TCK" '$1 == f && $3 == k && $5 > 0 { printf "  %s %.2f", $2, $4 / hz * 1e6 / $5 }')"
+	for mode in "${MODES[@]}"; do as_mode "$mode" agent_check "the contended $f run of round $key"; done
+}
 # pin_mesh: the agent and the node proxy (every thread) on MESH_CPU; threads made later inherit it (as_mode).
 pin_mesh() {
 	local p
@@ -264,7 +303,9 @@ start_mode() {
 stop_mode() {
 	local mode=$1 run=$2 after d counted=0 dropped=0 f r
 	for r in "${ROUND_KEYS[@]}"; do
-		for f in "${FILES[@]}"; do SERVED[$mode]=$((SERVED[$mode] + $(wrk_requests "$TMP/wrk-$mode-$r-$f.txt"))); done
+		for f in "${FILES[@]}"; do
+			SERVED[$mode]=$((SERVED[$mode] + $(wrk_requests "$TMP/wrk-$mode-$r-$f.txt") + $(wrk_requests "$TMP/contend-$mode-$r-$f.txt")))
+		done
 	done
 	RSS_END[$mode]=$(mesh_kib VmRSS)
 	AGENT_EXIT_STATUS=0
@@ -329,6 +370,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		if (((run + round) % 2)); then order=(full default metrics off); else order=("${MODES[@]}"); fi
 		for f in "${FILES[@]}"; do
 			for mode in "${order[@]}"; do as_mode "$mode" bench "$mode" "$key" "$f"; done
+			contend "$key" "$f"
 		done
 	done
 	for mode in "${MODES[@]}"; do as_mode "$mode" stop_mode "$mode" "$run"; done
@@ -379,6 +421,29 @@ for mode in "${MODES[@]:1}"; do
 			"$(ratio "${RPS[$f.$mode]}" "${RPS[$f.off]}")" "$(ratio "${PAIRED_RPS[$f.$mode]}" 1)" \
 			"$(ratio "$(col "$f" "$mode" 5 | median)" "$(col "$f" off 5 | median)")" \
 			"$(ratio "${P99[$f.$mode]}" "${P99[$f.off]}")" "$(ratio "${PAIRED_P99[$f.$mode]}" 1)" "$(ratio "${PUS[$f.$mode]}" "${PUS[$f.off]}")"
+	done
+done
+# contended_paired FILE MODE ratio|delta: each contended round's off us/req over MODE's (the req/s ratio a CPU-bound
+# proxy keeps), or MODE's minus off's, one per line.
+contended_paired() {
+	printf '%s' "$CONTENDED" | awk -v f="$1" -v m="$2" -v w="$3" -v hz="$CLK_TCK" '$1 == f && $5 > 0 && ($2 == m || $2 == "off") { u[$2, $3] = $4 / hz * 1e6 / $5; k[$3] }
+		END { for (r in k) if (((m, r) in u) && (("off", r) in u)) printf "%.4f\n", (w == "ratio" ? u["off", r] / u[m, r] : u[m, r] - u["off", r]) }'
+}
+echo
+echo "contended rounds (the four modes loaded at once for ${DURATION}s, so the host's drift moves them alike): the node proxy's CPU per request;"
+echo "off's over a mode's is the req/s ratio of a proxy bound by its CPU, as here (medians of each round's own value, the rounds' range):"
+declare -A CONTENDED_COST
+for f in "${FILES[@]}"; do
+	for mode in "${MODES[@]}"; do
+		us=$(printf '%s' "$CONTENDED" | awk -v f="$f" -v m="$mode" -v hz="$CLK_TCK" '$1 == f && $2 == m && $5 > 0 { print $4 / hz * 1e6 / $5 }' | median)
+		if [[ $mode == off ]]; then
+			printf '%-4s  %-7s  proxy %6.1f us/req\n' "$f" "$mode" "$us"
+			continue
+		fi
+		CONTENDED_COST[$f.$mode]=$(contended_paired "$f" "$mode" ratio | median)
+		printf '%-4s  %-7s  proxy %6.1f us/req  vs off %s (rounds %s)  %+.1f us/req (rounds %s)\n' "$f" "$mode" "$us" \
+			"$(ratio "${CONTENDED_COST[$f.$mode]}" 1)" "$(contended_paired "$f" "$mode" ratio | runs_range)" \
+			"$(contended_paired "$f" "$mode" delta | median)" "$(contended_paired "$f" "$mode" delta | runs_range %+.1f)"
 	done
 done
 declare -A SPREAD
@@ -464,6 +529,20 @@ else
 	outcome=PASS
 fi
 echo "result: $outcome: $(printf '%s; ' "${verdicts[@]}" | sed 's/; $//')"
+# The contended rounds judge the req/s targets by CPU per request, which the host's drift does not move (four identical
+# agents measured so: medians of 6 rounds within 0.99-1.00x of each other, single rounds 0.94-1.05x); no p99 there.
+verdicts=() below=0
+for mode in metrics default; do
+	for f in "${FILES[@]}"; do
+		r="$(ratio "${CONTENDED_COST[$f.$mode]}" 1) (rounds $(contended_paired "$f" "$mode" ratio | runs_range))"
+		if awk -v a="${CONTENDED_COST[$f.$mode]}" -v t="${TARGET_RPS[$mode]}" 'BEGIN { exit !(a != "nan" && a >= t) }'; then
+			verdicts+=("$mode $f met ($r)")
+		else
+			verdicts+=("$mode $f BELOW ($r)") below=1
+		fi
+	done
+done
+echo "contended result (req/s targets as CPU per request): $( ((below)) && echo "BELOW TARGET" || echo MET): $(printf '%s; ' "${verdicts[@]}" | sed 's/; $//')"
 
 fail=()
 ((WRK_FAIL)) && fail+=("wrk errors")

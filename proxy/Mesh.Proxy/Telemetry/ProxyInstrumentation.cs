@@ -82,11 +82,13 @@ internal sealed class ProxyInstrumentation : IDisposable
     public Meter Meter { get; }
 
     /// <summary>Opens the server span of a request, continuing the client's trace if it sent one, if it is sampled.</summary>
-    public RequestTelemetry StartRequest(HttpContext context)
+    /// <param name="context">The request.</param>
+    /// <param name="start">Its arrival, a <see cref="TimeProvider"/> timestamp.</param>
+    public RequestTelemetry StartRequest(HttpContext context, long start)
     {
         if (!_source.HasListeners())
         {
-            return new RequestTelemetry(activity: null, method: null);
+            return new RequestTelemetry(context, start, activity: null, method: null);
         }
 
         var request = context.Request;
@@ -94,7 +96,7 @@ internal sealed class ProxyInstrumentation : IDisposable
         ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
         if (!_sampler.ShouldSample(parent, out var unsampledTraceparent))
         {
-            return new RequestTelemetry(activity: null, method: null, unsampledTraceparent);
+            return new RequestTelemetry(context, start, activity: null, method: null, unsampledTraceparent);
         }
 
         var method = MethodName(request.Method);
@@ -134,33 +136,34 @@ internal sealed class ProxyInstrumentation : IDisposable
             }
         }
 
-        return new RequestTelemetry(activity, method);
+        return new RequestTelemetry(context, start, activity, method);
     }
 
-    /// <summary>Closes the server span and records the request's metrics.</summary>
-    public void EndRequest(RequestTelemetry telemetry, int statusCode, Exception? failure, TimeSpan elapsed)
+    /// <summary>Closes a request's server span.</summary>
+    public void EndSpan(Activity activity, int statusCode, Exception? failure)
     {
-        if (telemetry.Activity is { } activity)
+        if (activity.IsAllDataRequested)
         {
-            if (activity.IsAllDataRequested)
+            activity.AddTag(TelemetryTags.ResponseStatusCode, Box(statusCode));
+            if (failure is not null)
             {
-                activity.AddTag(TelemetryTags.ResponseStatusCode, Box(statusCode));
-                if (failure is not null)
-                {
-                    activity.SetStatus(ActivityStatusCode.Error, failure.Message);
-                    activity.AddTag(TelemetryTags.ErrorType, failure.GetType().FullName);
-                }
-                else if (statusCode >= 500)
-                {
-                    // Semantic conventions: a server span is an error for 5xx only.
-                    activity.SetStatus(ActivityStatusCode.Error);
-                    activity.AddTag(TelemetryTags.ErrorType, statusCode.ToString(CultureInfo.InvariantCulture));
-                }
+                activity.SetStatus(ActivityStatusCode.Error, failure.Message);
+                activity.AddTag(TelemetryTags.ErrorType, failure.GetType().FullName);
             }
-
-            activity.Dispose();
+            else if (statusCode >= 500)
+            {
+                // Semantic conventions: a server span is an error for 5xx only.
+                activity.SetStatus(ActivityStatusCode.Error);
+                activity.AddTag(TelemetryTags.ErrorType, statusCode.ToString(CultureInfo.InvariantCulture));
+            }
         }
 
+        activity.Dispose();
+    }
+
+    /// <summary>Records a request's metrics, once its answer is complete.</summary>
+    public void RecordRequest(RequestTelemetry telemetry, int statusCode, TimeSpan elapsed)
+    {
         if (!_duration.Enabled)
         {
             return;

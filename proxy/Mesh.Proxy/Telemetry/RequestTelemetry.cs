@@ -10,11 +10,17 @@ namespace Mesh.Proxy.Telemetry;
 /// span attributes at once and metric labels when the request ends. Absent when telemetry is off, so every call
 /// through <see cref="RequestTelemetryExtensions.RecordVerdict"/> is then a no-op.
 /// </summary>
+/// <param name="context">The request.</param>
+/// <param name="start">Its arrival, a <see cref="TimeProvider"/> timestamp.</param>
 /// <param name="activity">The server span, or null when the request is not traced.</param>
 /// <param name="method">The span's method name; null when not traced.</param>
 /// <param name="unsampledTraceparent">For a new trace that is not sampled, the traceparent to send upstream.</param>
-internal sealed class RequestTelemetry(Activity? activity, string? method, string? unsampledTraceparent = null)
+internal sealed class RequestTelemetry(HttpContext context, long start, Activity? activity, string? method, string? unsampledTraceparent = null)
 {
+    public HttpContext Context { get; } = context;
+
+    public long Start { get; } = start;
+
     /// <summary>The server span, or null when the request is not traced (not sampled, or no listener wants spans).</summary>
     public Activity? Activity { get; } = activity;
 

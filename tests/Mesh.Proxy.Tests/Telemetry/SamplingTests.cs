@@ -70,6 +70,42 @@ public sealed class SamplingTests
 
     /// <summary>The standard variables choose the sampler when the file says nothing; where the file sets a ratio, it wins.</summary>
     [Theory]
+    [InlineData(null, null)]
+    [InlineData("not-a-traceparent", null)]
+    [InlineData("not-a-traceparent", "vendor=opaque")]
+    [InlineData(null, "vendor=opaque")]
+    public async Task Sampling_NewTraceNotSampled_UpstreamGetsOnlyTheProxysTraceparent(string? clientTraceparent, string? clientTracestate)
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var upstream = await TestUpstream.StartAsync();
+        var service = Service("web", 1, upstream, Route("all"));
+        await using var proxy = await StartProxyAsync(Options(receiver, samplingRatio: 0), service);
+
+        using var response = await proxy.SendAsync(service, HttpMethod.Get, "/", r =>
+        {
+            if (clientTraceparent is not null)
+            {
+                r.Headers.TryAddWithoutValidation("traceparent", clientTraceparent);
+            }
+
+            if (clientTracestate is not null)
+            {
+                r.Headers.TryAddWithoutValidation("tracestate", clientTracestate);
+            }
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var sent = Assert.Single(upstream.Requests);
+        // One value (a second would be joined with a comma), the proxy's new trace, marked not sampled; no tracestate
+        // of the client's, which belonged to no valid trace.
+        var (traceId, parentId, flags) = ParseTraceparent(sent.Headers["traceparent"]);
+        Assert.Matches("^[0-9a-f]{32}$", traceId);
+        Assert.Matches("^[0-9a-f]{16}$", parentId);
+        Assert.Equal("00", flags);
+        Assert.False(sent.Headers.ContainsKey("tracestate"));
+    }
+
+    [Theory]
     [InlineData(null, "always_off", null, false, false)]
     [InlineData(1.0, "always_off", null, false, true)]
     [InlineData(null, "traceidratio", "1", true, true)]
