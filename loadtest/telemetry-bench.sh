@@ -530,7 +530,7 @@ else
 fi
 echo "result: $outcome: $(printf '%s; ' "${verdicts[@]}" | sed 's/; $//')"
 # The contended rounds judge the req/s targets by CPU per request, which the host's drift does not move (four identical
-# agents measured so: medians of 6 rounds within 0.99-1.00x of each other, single rounds 0.94-1.05x); no p99 there.
+# agents measured so: medians of 6 rounds 1.00-1.01x of the first, single rounds 0.95-1.06x); no p99 there.
 verdicts=() below=0
 for mode in metrics default; do
 	for f in "${FILES[@]}"; do
