@@ -43,7 +43,9 @@ proxies then share one CPU moment by moment, and each one's CPU time per
 request is compared with off's measured in the same seconds, which a busy host
 does not skew. off's CPU per request over a mode's is the req/s ratio of a
 proxy bound by its CPU (as here), so a second result line judges the req/s
-targets that way, also on a host too noisy for the first; it has no p99.
+targets that way, also on a host too noisy for the first; it has no p99, and
+it leans against telemetry (the proxies evict each other's caches, and work on
+a timer weighs four times), so what meets it there meets it alone.
 
   --runs N          runs; each starts the four agents anew (default 2)
   --rounds N        rounds per run; each measures every mode once per file, the

@@ -41,8 +41,9 @@ internal sealed class RequestTelemetryMiddleware
         }
 
         // The span is current for the later stages (TraceAsync's execution context keeps it), not for the server that
-        // called this method, which is not async: left current there, it would become the parent of whatever the
-        // connection's next request starts.
+        // called this method, which is not async: left current there, it would also be current for the server's work
+        // after the pipeline (its OnCompleted callbacks, its end of the request), until ASP.NET Core's own activity of
+        // the request, if any, stopped and restored its predecessor.
         var traced = TraceAsync(context, span);
         Activity.Current = caller;
         return traced;

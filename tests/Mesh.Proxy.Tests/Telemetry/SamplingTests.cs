@@ -68,7 +68,10 @@ public sealed class SamplingTests
         Assert.All(upstream.Requests, r => Assert.Equal("01", ParseTraceparent(r.Headers["traceparent"]).Flags));
     }
 
-    /// <summary>The standard variables choose the sampler when the file says nothing; where the file sets a ratio, it wins.</summary>
+    /// <summary>
+    /// A new trace left out reaches the upstream with the proxy's not-sampled traceparent alone: a malformed one of the
+    /// client's is replaced, and a tracestate of the client's dropped with it, whichever of the two it sent.
+    /// </summary>
     [Theory]
     [InlineData(null, null)]
     [InlineData("not-a-traceparent", null)]
@@ -105,6 +108,7 @@ public sealed class SamplingTests
         Assert.False(sent.Headers.ContainsKey("tracestate"));
     }
 
+    /// <summary>The standard variables choose the sampler when the file says nothing; where the file sets a ratio, it wins.</summary>
     [Theory]
     [InlineData(null, "always_off", null, false, false)]
     [InlineData(1.0, "always_off", null, false, true)]
