@@ -240,10 +240,10 @@ bench() { # mode round file (as_mode)
 # contend ROUND FILE: the four modes loaded at once, each by its own wrk (as in bench), for DURATION s. The proxies
 # then share MESH_CPU moment by moment, so whatever slows the host slows every mode alike, and each proxy's CPU time
 # per request is compared within the same seconds; with the proxy the bottleneck (one core, as in the rounds above)
-# off's CPU per request over a mode's is that mode's req/s ratio. CONTENDED lines: file mode round proxy-ticks requests.
+# off's CPU per request over a mode's is that mode's req/s ratio. CONTENDED lines: file mode round proxy-us-per-request.
 CONTENDED=
 contend() {
-	local key=$1 f=$2 mode rc
+	local key=$1 f=$2 mode rc requests
 	local -A job proxy t0
 	for mode in "${MODES[@]}"; do
 		proxy[$mode]=$(AGENT_PID=${AGENT_OF[$mode]} node_proxy_pid)
@@ -263,11 +263,15 @@ contend() {
 			WRK_FAIL=1
 			continue
 		fi
-		CONTENDED+="$f $mode $key $(($(cpu_ticks "${proxy[$mode]}") - t0[$mode])) $(wrk_requests "$TMP/contend-$mode-$key-$f.txt")"$'\n'
+		requests=$(wrk_requests "$TMP/contend-$mode-$key-$f.txt")
+		if ((requests > 0)); then
+			CONTENDED+="$f $mode $key $(awk -v t=$(($(cpu_ticks "${proxy[$mode]}") - t0[$mode])) -v n="$requests" -v hz="$CLK_TCK" \
+				'BEGIN { printf "%.3f", t / hz * 1e6 / n }')"$'\n'
+		fi
 	done
 	JOB_PID=
 	log "$(printf 'run %s/%s  contended %s: proxy us/req' "$key" "$RUNS" "$f")$(printf '%s' "$CONTENDED" |
-		awk -v f="$f" -v k="$key" -v hz="$CLK_TCK" '$1 == f && $3 == k && $5 > 0 { printf "  %s %.2f", $2, $4 / hz * 1e6 / $5 }')"
+		awk -v f="$f" -v k="$key" '$1 == f && $3 == k { printf "  %s %.2f", $2, $4 }')"
 	for mode in "${MODES[@]}"; do as_mode "$mode" agent_check "the contended $f run of round $key"; done
 }
 # pin_mesh: the agent and the node proxy (every thread) on MESH_CPU; threads made later inherit it (as_mode).
@@ -428,7 +432,7 @@ done
 # contended_paired FILE MODE ratio|delta: each contended round's off us/req over MODE's (the req/s ratio a CPU-bound
 # proxy keeps), or MODE's minus off's, one per line.
 contended_paired() {
-	printf '%s' "$CONTENDED" | awk -v f="$1" -v m="$2" -v w="$3" -v hz="$CLK_TCK" '$1 == f && $5 > 0 && ($2 == m || $2 == "off") { u[$2, $3] = $4 / hz * 1e6 / $5; k[$3] }
+	printf '%s' "$CONTENDED" | awk -v f="$1" -v m="$2" -v w="$3" '$1 == f && ($2 == m || $2 == "off") { u[$2, $3] = $4; k[$3] }
 		END { for (r in k) if (((m, r) in u) && (("off", r) in u)) printf "%.4f\n", (w == "ratio" ? u["off", r] / u[m, r] : u[m, r] - u["off", r]) }'
 }
 echo
@@ -437,7 +441,7 @@ echo "off's over a mode's is the req/s ratio of a proxy bound by its CPU, as her
 declare -A CONTENDED_COST
 for f in "${FILES[@]}"; do
 	for mode in "${MODES[@]}"; do
-		us=$(printf '%s' "$CONTENDED" | awk -v f="$f" -v m="$mode" -v hz="$CLK_TCK" '$1 == f && $2 == m && $5 > 0 { print $4 / hz * 1e6 / $5 }' | median)
+		us=$(printf '%s' "$CONTENDED" | awk -v f="$f" -v m="$mode" '$1 == f && $2 == m { print $4 }' | median)
 		if [[ $mode == off ]]; then
 			printf '%-4s  %-7s  proxy %6.1f us/req\n' "$f" "$mode" "$us"
 			continue
