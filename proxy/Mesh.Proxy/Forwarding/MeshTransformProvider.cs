@@ -38,7 +38,7 @@ internal sealed class MeshTransformProvider : ITransformProvider
 
     private ValueTask TransformRequest(RequestTransformContext context)
     {
-        var feature = MeshRequestFeature.Of(context.HttpContext);
+        var feature = context.HttpContext.Features.Get<MeshRequestFeature>();
         if (feature is null)
         {
             return default;
@@ -111,7 +111,7 @@ internal sealed class MeshTransformProvider : ITransformProvider
     private static ValueTask TransformResponse(ResponseTransformContext context)
     {
         if (context.ProxyResponse is null
-            || MeshRequestFeature.Of(context.HttpContext)?.Route.ResponseHeaders is not HeaderModifier modifier)
+            || context.HttpContext.Features.Get<MeshRequestFeature>()?.Route.ResponseHeaders is not HeaderModifier modifier)
         {
             return default;
         }

@@ -83,7 +83,7 @@ public static partial class MeshProxyServiceCollectionExtensions
         // Only requests whose route has a limit meet the rate limiter: its middleware costs every request a lease and an
         // async state machine even when the partition has no limiter.
         app.UseWhen(
-            static context => MeshRequestFeature.Of(context)?.Route.Model.RateLimit is not null,
+            static context => context.Features.Get<MeshRequestFeature>()?.Route.Model.RateLimit is not null,
             limited => limited.UseRateLimiter());
         app.UseMiddleware<RouteFiltersMiddleware>();
         app.UseRouting();
@@ -95,7 +95,7 @@ public static partial class MeshProxyServiceCollectionExtensions
         app.Run(context =>
         {
             // Only reachable when a backend chosen from a just-replaced config has no YARP route yet (or any more).
-            Log.BackendNotReady(logger, MeshRequestFeature.Of(context)?.Backend?.Name);
+            Log.BackendNotReady(logger, context.Features.Get<MeshRequestFeature>()?.Backend?.Name);
             return LocalReply.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshHeaders.Error, "no-backend");
         });
         return app;

@@ -26,7 +26,7 @@ internal sealed partial class RouteFiltersMiddleware(
 {
     public Task InvokeAsync(HttpContext context)
     {
-        var feature = MeshRequestFeature.Of(context)!;
+        var feature = context.Features.Get<MeshRequestFeature>()!;
         var route = feature.Route;
         if (!route.HasFilterWork(context.Request.Method))
         {

@@ -39,7 +39,7 @@ internal sealed partial class RouteRateLimiter : IDisposable
 
     private static RateLimitPartition<PartitionKey> Partition(HttpContext context)
     {
-        var route = MeshRequestFeature.Of(context)?.Route;
+        var route = context.Features.Get<MeshRequestFeature>()?.Route;
         if (route?.Model.RateLimit is not { } limit)
         {
             return RateLimitPartition.GetNoLimiter(default(PartitionKey));
@@ -70,7 +70,7 @@ internal sealed partial class RouteRateLimiter : IDisposable
         http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         http.Response.ContentLength = 0;
         http.RecordVerdict(ProxyVerdict.RateLimited);
-        Log.RateLimited(_logger, MeshRequestFeature.Of(http)?.Route.Id, http.Connection.RemoteIpAddress, seconds);
+        Log.RateLimited(_logger, http.Features.Get<MeshRequestFeature>()?.Route.Id, http.Connection.RemoteIpAddress, seconds);
         return default;
     }
 

@@ -32,7 +32,7 @@ internal sealed class BackendEndpointSelectorPolicy : MatcherPolicy, IEndpointSe
 
     public Task ApplyAsync(HttpContext httpContext, CandidateSet candidates)
     {
-        var target = MeshRequestFeature.Of(httpContext)?.Backend?.YarpId;
+        var target = httpContext.Features.Get<MeshRequestFeature>()?.Backend?.YarpId;
         for (var i = 0; i < candidates.Count; i++)
         {
             if (!candidates.IsValidCandidate(i))

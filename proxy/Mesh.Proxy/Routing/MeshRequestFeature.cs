@@ -14,19 +14,6 @@ internal sealed class MeshRequestFeature
 {
     public static readonly HttpRequestOptionsKey<MeshRequestFeature> OptionsKey = new("Mesh.Request");
 
-    /// <summary>The request's routing decision; null until the routing stage has made it, or when it answered itself.</summary>
-    /// <remarks>
-    /// Read and set through the feature collection's indexer, not <c>Get&lt;T&gt;</c>/<c>Set&lt;T&gt;</c>: those are
-    /// generic virtual methods, which the runtime resolves through a lookup on every call, and a request made seven or
-    /// eight of them for this feature and <see cref="RequestTelemetry"/> (the lookup,
-    /// <c>VirtualDispatchHelpers.VirtualFunctionPointer</c>, showed in the node proxy's profile; see
-    /// loadtest/README.md, telemetry-bench.sh).
-    /// </remarks>
-    public static MeshRequestFeature? Of(HttpContext context) => (MeshRequestFeature?)context.Features[typeof(MeshRequestFeature)];
-
-    /// <summary>Makes this the request's routing decision.</summary>
-    public void AttachTo(HttpContext context) => context.Features[typeof(MeshRequestFeature)] = this;
-
     public required ProxySnapshot Snapshot { get; init; }
 
     public required IPEndPoint OriginalDestination { get; init; }

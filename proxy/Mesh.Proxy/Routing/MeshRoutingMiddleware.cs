@@ -26,7 +26,7 @@ internal sealed partial class MeshRoutingMiddleware(
     public Task InvokeAsync(HttpContext context)
     {
         var snapshot = config.Snapshot;
-        var telemetry = context.Telemetry();
+        var telemetry = context.Features.Get<RequestTelemetry>();
         var destination = resolver.Resolve(context);
         if (destination is null)
         {
@@ -63,7 +63,7 @@ internal sealed partial class MeshRoutingMiddleware(
 
         Log.RouteMatched(logger, context.Request.Method, context.Request.Path, route.Id, source);
         telemetry?.Decide(ProxyVerdict.Allowed);
-        new MeshRequestFeature
+        context.Features.Set(new MeshRequestFeature
         {
             Snapshot = snapshot,
             OriginalDestination = destination,
@@ -72,7 +72,7 @@ internal sealed partial class MeshRoutingMiddleware(
             MatchedBy = matchedBy,
             SourceService = source,
             Telemetry = telemetry,
-        }.AttachTo(context);
+        });
         return next(context);
     }
 

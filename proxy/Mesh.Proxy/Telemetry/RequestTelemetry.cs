@@ -81,16 +81,9 @@ internal sealed class RequestTelemetry(HttpContext context, long start, Activity
     }
 }
 
-/// <remarks>The feature goes through the collection's indexer, for the reason given at <see cref="MeshRequestFeature.Of"/>.</remarks>
 internal static class RequestTelemetryExtensions
 {
-    /// <summary>The request's telemetry, or null when telemetry is off.</summary>
-    public static RequestTelemetry? Telemetry(this HttpContext context) =>
-        (RequestTelemetry?)context.Features[typeof(RequestTelemetry)];
-
-    public static void SetTelemetry(this HttpContext context, RequestTelemetry telemetry) =>
-        context.Features[typeof(RequestTelemetry)] = telemetry;
-
     /// <summary>Records where a policy decides; does nothing when telemetry is off.</summary>
-    public static void RecordVerdict(this HttpContext context, ProxyVerdict verdict) => context.Telemetry()?.Decide(verdict);
+    public static void RecordVerdict(this HttpContext context, ProxyVerdict verdict) =>
+        context.Features.Get<RequestTelemetry>()?.Decide(verdict);
 }

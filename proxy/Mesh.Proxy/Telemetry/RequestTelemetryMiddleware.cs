@@ -33,7 +33,7 @@ internal sealed class RequestTelemetryMiddleware
     {
         var caller = Activity.Current;
         var telemetry = _instrumentation.StartRequest(context, _time.GetTimestamp());
-        context.SetTelemetry(telemetry);
+        context.Features.Set(telemetry);
         context.Response.OnCompleted(_recordRequest, telemetry);
         if (telemetry.Activity is not { } span)
         {
