@@ -675,6 +675,26 @@ parse_wrk() {
 	}' "$1"
 }
 
+# start_wrk OUT URL: starts the measured load in the background inside the
+# cgroup (wrk -t1, $CONNS connections, $DURATION s, --latency; on CPU $LOAD_CPU
+# when that is set), its output to OUT; JOB_PID is its pid.
+start_wrk() {
+	bg_in_cgroup "$1" ${LOAD_CPU:+taskset -c "$LOAD_CPU"} timeout -k 5 $((DURATION + 30)) \
+		wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$2"
+}
+# wrk_result OUT STATUS WHAT: sets WRK_LINE to the parsed result of a finished
+# wrk run ("rps p50 p99 errors", parse_wrk). A run that exited non-zero or left
+# no result is logged as WHAT with its output, sets WRK_FAIL=1 and returns 1.
+WRK_LINE=
+wrk_result() {
+	if (($2 != 0)) || ! WRK_LINE=$(parse_wrk "$1"); then
+		log "$3 failed (status $2):"
+		sed 's/^/    /' "$1" >&2
+		WRK_FAIL=1
+		return 1
+	fi
+}
+
 # run_wrk MODE RUN FILE URL: one measured wrk run inside the cgroup (-t1,
 # $CONNS connections, $DURATION s, --latency). Appends "FILE MODE RUN rps p50
 # p99 errors" to RESULTS, or "FILE MODE" to FAILED_RUNS when wrk failed; wrk
@@ -685,15 +705,14 @@ RESULTS= FAILED_RUNS= WRK_FAIL=0
 run_wrk() {
 	local mode=$1 run=$2 f=$3 url=$4 out rc=0 line rps p50 p99 err
 	out=$TMP/wrk-$mode-$run-$f.txt
-	run_in_cgroup "$out" ${LOAD_CPU:+taskset -c "$LOAD_CPU"} timeout -k 5 $((DURATION + 30)) \
-		wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" || rc=$?
-	if ((rc != 0)) || ! line=$(parse_wrk "$out"); then
-		log "wrk $mode $f run $run failed (status $rc):"
-		sed 's/^/    /' "$out" >&2
-		WRK_FAIL=1
+	start_wrk "$out" "$url"
+	wait "$JOB_PID" || rc=$?
+	JOB_PID=
+	if ! wrk_result "$out" "$rc" "wrk $mode $f run $run"; then
 		FAILED_RUNS+="$f $mode"$'\n'
 		return 1
 	fi
+	line=$WRK_LINE
 	RESULTS+="$f $mode $run $line"$'\n'
 	read -r rps p50 p99 err <<<"$line"
 	log "$(printf 'run %s/%s  %-*s %s: %10s req/s  p50 %8s ms  p99 %8s ms  errors %s' \

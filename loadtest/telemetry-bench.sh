@@ -243,23 +243,23 @@ bench() { # mode round file (as_mode)
 # off's CPU per request over a mode's is that mode's req/s ratio. CONTENDED lines: file mode round proxy-us-per-request.
 CONTENDED=
 contend() {
-	local key=$1 f=$2 mode rc requests
+	local key=$1 f=$2 mode rc requests errors
 	local -A job proxy t0
 	for mode in "${MODES[@]}"; do
 		proxy[$mode]=$(AGENT_PID=${AGENT_OF[$mode]} node_proxy_pid)
 		t0[$mode]=$(cpu_ticks "${proxy[$mode]}")
 	done
 	for mode in "${MODES[@]}"; do
-		CG=$BENCH_CG/$mode bg_in_cgroup "$TMP/contend-$mode-$key-$f.txt" ${LOAD_CPU:+taskset -c "$LOAD_CPU"} \
-			timeout -k 5 $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://$SVC_ADDR:$SVC_PORT/$f.bin"
+		CG=$BENCH_CG/$mode start_wrk "$TMP/contend-$mode-$key-$f.txt" "http://$SVC_ADDR:$SVC_PORT/$f.bin"
 		job[$mode]=$JOB_PID
 	done
 	for mode in "${MODES[@]}"; do
 		rc=0
 		wait "${job[$mode]}" || rc=$?
-		if ((rc != 0)) || [[ $(parse_wrk "$TMP/contend-$mode-$key-$f.txt" | awk '{ print $4 }') != 0 ]]; then
-			log "contended wrk $mode $f round $key failed (status $rc):"
-			sed 's/^/    /' "$TMP/contend-$mode-$key-$f.txt" >&2
+		wrk_result "$TMP/contend-$mode-$key-$f.txt" "$rc" "contended wrk $mode $f round $key" || continue
+		read -r _ _ _ errors <<<"$WRK_LINE"
+		if ((errors != 0)); then
+			log "contended wrk $mode $f round $key: $errors errors (socket errors + non-2xx/3xx responses)"
 			WRK_FAIL=1
 			continue
 		fi
